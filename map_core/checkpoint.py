@@ -48,8 +48,9 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        raise MapSuiteError(f"refused: not a plain-data checkpoint (weights_only load failed: {first})", path) from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if "Unpickler error" in ln or "Unsupported" in ln]
+        why = lines[0].split(". Please")[0] if lines else "unsafe content"
+        raise MapSuiteError(f"refused: not a plain-data checkpoint, weights_only load failed ({why})", path) from None
     except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise MapSuiteError(f"not a readable checkpoint ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})", path) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

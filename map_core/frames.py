@@ -136,7 +136,9 @@ def load_frames(path, allow_empty_frames: bool = False) -> Frames:
                 raise ValueError("elements/molecule must be (N,) for positions (F, N, 3)")
             frames = Frames.from_arrays(positions, elements, molecule, box.reshape(-1, 3), meta, arrays)
         elif positions.ndim == 2 and counts is not None:  # ragged layout
-            counts = np.asarray(counts, dtype=np.int64)
+            counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+            if len(counts) == 0:
+                raise MapSuiteError("no frames", path)
             if counts.sum() != len(positions) or len(elements) != len(positions):
                 raise ValueError("counts do not add up to the number of positions/elements")
             if molecule is None:

@@ -130,7 +130,7 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
             "train_loss_last": history[-1][1] if history else None,
             "test_cross_entropy": test_ce, "baseline_cross_entropy": baseline,
             "class_frequencies": freq.tolist(), "wall_time_s": elapsed,
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),
         }
         training_state = {
             "step": step, "settings": dataclasses.asdict(settings), "optimizer": optimizer.state_dict(),

@@ -116,6 +116,7 @@ class Engine:
             if vel is not None:
                 self.context.setVelocities(vel[0])
         else:
+            self.context.setPositions(pos[0])  # the minimiser and getState() read the context
             for k in range(self.copies):
                 self.integrator.setPositions(k, pos[k])
                 if vel is not None:

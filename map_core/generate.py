@@ -1,0 +1,89 @@
+"""Generation as a long job: boxes in batches, each finished batch kept on disk, then one output file.
+
+The output is a frames file (ragged layout) of the decoded boxes, with molecule ids from
+`group_waters`, defect counts per box in meta, and the raw voxel grids and log-probabilities as
+extra arrays `grids` (K, Z, Y, X) uint8 and `log_prob` (K,) float64. An interrupted run resumes
+from `OUT.partial/` when called again with the same arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_path, write_text_atomic
+from .errors import MapSuiteError
+from .frames import Frames, save_frames
+from .molecules import group_waters
+from .voxels import decode
+
+SAMPLERS = ("reference",)
+
+
+def decode_boxes(grids: np.ndarray, voxel: float) -> tuple:
+    """Decode (K, Z, Y, X) grids into per-box atom lists; returns (positions, elements, molecule, reports)."""
+    positions, elements, molecule, reports = [], [], [], []
+    for grid in grids:
+        pos, elem = decode(grid, voxel)
+        mol, report = group_waters(pos, elem, box=None)
+        positions.append(pos)
+        elements.append(elem)
+        molecule.append(mol)
+        reports.append(report.as_dict())
+    return positions, elements, molecule, reports
+
+
+def sampler_function(name: str):
+    if name == "reference":
+        from .sample_reference import sample_reference
+        return sample_reference
+    if name == "fast":
+        from .sample_fast import sample_fast
+        return sample_fast
+    raise MapSuiteError(f"unknown sampler {name!r}")
+
+
+def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 1.0, seed: int = 0,
+                     boundary: str = "outside", sampler: str = "reference", batch: int = 1,
+                     progress: bool = True, model_sha256: str | None = None) -> Frames:
+    """Generate `n_boxes` boxes of `shape` (Z, Y, X) voxels into the frames file `out_path`."""
+    out_path = Path(out_path)
+    if n_boxes < 1 or batch < 1:
+        raise MapSuiteError("n-boxes and batch must be >= 1")
+    if temperature < 0:
+        raise MapSuiteError(f"temperature must be >= 0, got {temperature}")
+    voxel = model.config.voxel_nm
+    job = {"shape": [int(s) for s in shape], "n_boxes": n_boxes, "temperature": temperature, "seed": seed,
+           "boundary": boundary, "sampler": sampler, "model_sha256": model_sha256, "voxel_nm": voxel}
+    partial = out_path.with_name(out_path.name + ".partial")
+    job_file = partial / "job.json"
+    if partial.exists():
+        if not job_file.exists() or json.loads(job_file.read_text()) != job:
+            raise MapSuiteError(f"{partial} holds an unfinished run with other settings; remove it or rerun those settings", out_path)
+    else:
+        partial.mkdir(parents=True)
+        write_text_atomic(job_file, json.dumps(job, sort_keys=True))
+    sample = sampler_function(sampler)
+    for first in range(0, n_boxes, batch):
+        count = min(batch, n_boxes - first)
+        piece = partial / f"boxes_{first:06d}_{count:06d}.npz"
+        if piece.exists():
+            continue
+        grids, logp = sample(model, shape, n_boxes=count, temperature=temperature, seed=seed, boundary=boundary,
+                             progress=progress, first_box=first)
+        with atomic_path(piece) as tmp:
+            np.savez(tmp, grids=grids.numpy(), log_prob=logp.numpy())
+    pieces = sorted(partial.glob("boxes_*.npz"))
+    grids = np.concatenate([np.load(p)["grids"] for p in pieces])
+    logp = np.concatenate([np.load(p)["log_prob"] for p in pieces])
+    positions, elements, molecule, reports = decode_boxes(grids, voxel)
+    nz, ny, nx = job["shape"]
+    meta = {**job, "method": "map", "source": "map-suite generate", "defects": reports}
+    frames = Frames.from_arrays(positions, elements, molecule, np.tile([nx * voxel, ny * voxel, nz * voxel], (n_boxes, 1)),
+                                meta, {"grids": grids, "log_prob": logp})
+    save_frames(out_path, frames)
+    shutil.rmtree(partial)
+    return frames

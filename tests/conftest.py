@@ -1,0 +1,15 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def md_frames():
+    """A few frames of real q-TIP4P/F MD water (216 molecules), made by `map-suite simulate` (see tests/data/README.md)."""
+    from map_core.frames import load_frames
+    return load_frames(DATA / "water_md_small.npz")

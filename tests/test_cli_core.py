@@ -1,0 +1,117 @@
+"""The map-suite CLI for train, generate and evaluate: end to end, and one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from map_core.frames import Frames, load_frames, save_frames
+from validation.cli import main
+
+from waters import water_lattice
+
+
+@pytest.fixture
+def lattice_file(tmp_path):
+    rng = np.random.default_rng(0)
+    parts = [water_lattice(4, 0.31, rng, 0.03) for _ in range(3)]
+    path = tmp_path / "lattice.npz"
+    save_frames(path, Frames.from_arrays([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], [p[3] for p in parts]))
+    return path
+
+
+def test_train_generate_evaluate(tmp_path, lattice_file, capsys):
+    model = tmp_path / "m.pt"
+    assert main(["train", "--data", str(lattice_file), "--out", str(model), "--layers", "1", "--filters", "3",
+                 "--crop", "8", "--steps", "3", "--batch", "1", "--test-crops", "1", "--no-progress"]) == 0
+    assert "test cross-entropy" in capsys.readouterr().out
+    out = tmp_path / "boxes.npz"
+    args = ["generate", "--model", str(model), "--shape", "3", "4", "5", "--n-boxes", "2", "--seed", "4",
+            "--out", str(out), "--no-progress", "--sampler", "reference"]
+    assert main(args) == 0
+    boxes = load_frames(out)
+    assert boxes.extra["grids"].shape == (2, 3, 4, 5) and len(boxes.meta["defects"]) == 2
+    assert boxes.meta["voxel_nm"] == 0.025 and not out.with_name(out.name + ".partial").exists()
+    first = boxes.extra["grids"].copy()
+    assert main(args) == 0  # same seed, same output
+    assert np.array_equal(load_frames(out).extra["grids"], first)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(model), "--data", str(lattice_file), "--crop", "8", "--crops", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["crops"] == 2 and 0 < result["cross_entropy"] and 0 < result["baseline_cross_entropy"]
+
+
+def test_generate_resumes_from_finished_batches(tmp_path, lattice_file):
+    model = tmp_path / "m.pt"
+    main(["train", "--data", str(lattice_file), "--out", str(model), "--layers", "1", "--filters", "3", "--crop", "8",
+          "--steps", "1", "--test-crops", "1", "--no-progress"])
+    out = tmp_path / "b.npz"
+    common = ["generate", "--model", str(model), "--shape", "2", "3", "3", "--seed", "1", "--out", str(out), "--no-progress"]
+    assert main(common + ["--n-boxes", "3", "--batch", "1"]) == 0
+    reference = load_frames(out).extra["grids"]
+    # an interrupted run left box 0 and 1 finished; the rerun keeps them and makes only box 2
+    from map_core.checkpoint import load_model
+    from map_core.generate import generate_to_file
+    from map_core.data import sha256_file
+
+    partial = out.with_name(out.name + ".partial")
+    out.unlink()
+    net, _ = load_model(model)
+    calls = []
+
+    def interrupted(*a, **k):  # the real sampler, with a Ctrl-C arriving before the third box
+        from map_core.sample_reference import sample_reference
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(k["first_box"])
+        return sample_reference(*a, **k)
+
+    import map_core.generate as gen
+    real = gen.sampler_function
+    gen.sampler_function = lambda name: interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            generate_to_file(net, out, (2, 3, 3), 3, seed=1, progress=False, model_sha256=sha256_file(model))
+    finally:
+        gen.sampler_function = real
+    assert partial.exists() and len(list(partial.glob("boxes_*.npz"))) == 2 and not out.exists()
+    assert main(common + ["--n-boxes", "3", "--batch", "1"]) == 0 and not partial.exists()
+    assert np.array_equal(load_frames(out).extra["grids"], reference)
+
+
+def run_cli(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.run([sys.executable, "-m", "validation.cli", *args], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def test_errors_are_one_line_with_exit_code_2(tmp_path, lattice_file):
+    model = tmp_path / "m.pt"
+    main(["train", "--data", str(lattice_file), "--out", str(model), "--layers", "1", "--filters", "2", "--crop", "8",
+          "--steps", "1", "--test-crops", "1", "--no-progress"])
+    not_ckpt = tmp_path / "not_a_model.pt"
+    not_ckpt.write_bytes(b"\x00garbage")
+    cases = [
+        (["generate", "--model", str(not_ckpt), "--out", str(tmp_path / "x.npz")], "not_a_model.pt"),
+        (["generate", "--model", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x.npz")], "missing.pt"),
+        (["train", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "y.pt")], "missing.npz"),
+        (["train", "--data", str(lattice_file), "--out", str(tmp_path / "y.pt"), "--crop", "500"], "smaller than the crop"),
+        (["train", "--data", str(lattice_file), "--out", str(model), "--voxel", "0.03", "--resume"], "voxel size mismatch"),
+    ]
+    for args, expect in cases:
+        result = run_cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        lines = [ln for ln in result.stderr.strip().splitlines() if ln]
+        assert len(lines) == 1 and expect in lines[0], result.stderr
+    assert not (tmp_path / "x.npz").exists() and not (tmp_path / "y.pt").exists()
+    # generated boxes carry their voxel size: a model of another voxel size refuses them
+    boxes = tmp_path / "boxes.npz"
+    main(["generate", "--model", str(model), "--shape", "9", "9", "9", "--out", str(boxes), "--no-progress"])
+    frames = load_frames(boxes)
+    frames.meta["voxel_nm"] = 0.05
+    save_frames(boxes, frames)
+    result = run_cli("evaluate", "--model", str(model), "--data", str(boxes), "--crop", "4")
+    assert result.returncode == 2 and "voxel size mismatch" in result.stderr

@@ -1,0 +1,116 @@
+"""The frames file and checkpoints: round trips and refusal of bad files."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from map_core.checkpoint import check_voxel_size, load_checkpoint, load_model, save_checkpoint
+from map_core.errors import MapSuiteError
+from map_core.frames import Frames, load_frames, save_frames
+from map_core.model import ModelConfig, PixelCNN3D
+
+from waters import water_lattice
+
+
+def lattice_frames(n_frames=2, seed=0):
+    rng = np.random.default_rng(seed)
+    parts = [water_lattice(3, 0.3, rng, 0.02) for _ in range(n_frames)]
+    return Frames.from_arrays([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts],
+                              [p[3] for p in parts], {"method": "test"})
+
+
+def test_ragged_round_trip_and_extra_arrays(tmp_path):
+    frames = lattice_frames()
+    frames.positions[1] = frames.positions[1][:-3]  # ragged: different atom counts
+    frames.elements[1], frames.molecule[1] = frames.elements[1][:-3], frames.molecule[1][:-3]
+    frames.extra["grids"] = np.zeros((2, 4, 4, 4), np.uint8)
+    save_frames(tmp_path / "f.npz", frames)
+    back = load_frames(tmp_path / "f.npz")
+    assert list(back.counts) == [81, 78] and back.meta == {"method": "test"}
+    np.testing.assert_allclose(back.positions[1], frames.positions[1], atol=1e-6)
+    assert back.extra["grids"].shape == (2, 4, 4, 4)
+
+
+def test_fixed_layout_is_read(tmp_path):
+    frames = lattice_frames()
+    np.savez(tmp_path / "fixed.npz", positions=np.stack(frames.positions), elements=frames.elements[0],
+             molecule=frames.molecule[0], box=frames.box, meta=json.dumps({"method": "md"}))
+    back = load_frames(tmp_path / "fixed.npz")
+    assert len(back) == 2 and back.counts.tolist() == [81, 81] and back.meta["method"] == "md"
+
+
+@pytest.mark.parametrize("problem,match", [
+    ("missing", "no such file"), ("text", "not a readable"), ("nokeys", "missing arrays"),
+    ("nan", "NaN"), ("empty", "no frames"), ("noatoms", "no atoms"), ("badbox", "positive"),
+])
+def test_bad_frames_files_are_refused(tmp_path, problem, match):
+    path = tmp_path / "bad.npz"
+    frames = lattice_frames()
+    if problem == "text":
+        path.write_text("not a zip")
+    elif problem == "nokeys":
+        np.savez(path, something=np.zeros(3))
+    elif problem == "nan":
+        frames.positions[0][5, 1] = np.nan
+        np.savez(path, positions=np.concatenate(frames.positions), elements=np.concatenate(frames.elements), counts=frames.counts, box=frames.box)
+    elif problem == "empty":
+        np.savez(path, positions=np.zeros((0, 3)), elements=np.zeros(0, "<U2"), counts=np.zeros(0, int), box=np.zeros((0, 3)))
+    elif problem == "noatoms":
+        np.savez(path, positions=np.zeros((0, 3)), elements=np.zeros(0, "<U2"), counts=np.zeros(1, int), box=np.ones((1, 3)))
+    elif problem == "badbox":
+        np.savez(path, positions=np.concatenate(frames.positions), elements=np.concatenate(frames.elements), counts=frames.counts, box=-frames.box)
+    with pytest.raises(MapSuiteError, match=match) as err:
+        load_frames(path)
+    assert "bad.npz" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = PixelCNN3D(ModelConfig(layers=2, filters=4))
+    save_checkpoint(tmp_path / "m.pt", model, {"data_sha256": "x", "steps": 3})
+    back, payload = load_model(tmp_path / "m.pt")
+    assert payload["provenance"]["steps"] == 3 and payload["receptive_field"]["planes_back"] == 3
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, back.state_dict()[k])
+
+
+class Exploit:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_bad_checkpoints_are_refused(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = PixelCNN3D(ModelConfig(layers=1, filters=2))
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, model, {})
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(MapSuiteError, match="not a readable checkpoint"):
+        load_checkpoint(corrupt)
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "map-suite-checkpoint", "payload": Exploit()}, evil)
+    with pytest.raises(MapSuiteError, match="refused"):
+        load_checkpoint(evil)
+    raw = tmp_path / "raw.pkl"
+    raw.write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(MapSuiteError, match="refused|not a readable"):
+        load_checkpoint(raw)
+    assert "this must never run" not in capsys.readouterr().out
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(MapSuiteError, match="not a MAP suite checkpoint"):
+        load_checkpoint(foreign)
+    with pytest.raises(MapSuiteError, match="no such"):
+        load_checkpoint(tmp_path / "missing.pt")
+    nan = tmp_path / "nan.pt"
+    with torch.no_grad():
+        model.head_out.bias.fill_(float("nan"))
+    save_checkpoint(nan, model, {})
+    with pytest.raises(MapSuiteError, match="NaN"):
+        load_model(nan)
+    with pytest.raises(MapSuiteError, match="voxel size mismatch"):
+        check_voxel_size(0.025, 0.03, "x.npz")
