@@ -1,8 +1,8 @@
 """The `map-suite` command line: a thin layer over plain Python functions.
 
 Each subcommand lives in its own module `validation.cli_<name>` exposing
-``add_arguments(parser)`` and ``run(args) -> int``; modules are imported lazily so that
-``map-suite --help`` stays fast. Errors of type MapSuiteError end the program with one line
+``add_arguments(parser)`` and ``run(args) -> int``; those modules keep heavy imports (torch,
+OpenMM) inside ``run`` so that ``map-suite --help`` stays fast. Errors of type MapSuiteError end the program with one line
 on stderr and exit code 2.
 """
 
@@ -19,6 +19,7 @@ COMMANDS = {
     "train": ("validation.cli_train", "train a 3D PixelCNN MAP model on a frames file"),
     "generate": ("validation.cli_generate", "generate voxel boxes with a trained model and decode them to atoms"),
     "evaluate": ("validation.cli_evaluate", "cross-entropy of a model on a frames file against the class-frequency baseline"),
+    "toy": ("validation.cli_toy", "make data, models and figures for the Markov-chain toy systems of seed 001"),
 }
 
 

@@ -37,7 +37,7 @@ from .md_engine import Engine, is_finite_state, seed_for
 from .md_files import DcdWriter, StateLog, file_size, read_state_log, truncate_to
 from .md_settings import MDSettings
 from .stats import block_average
-from .water_box import water_topology
+from .water_box import make_whole, water_topology
 from .water_model import MASS_H, MASS_O, PARTICLES_PER_WATER, atom_indices, with_m_sites
 
 STAGES = ("npt", "nvt")
@@ -55,7 +55,7 @@ def run_md(positions, box_nm, settings: MDSettings, workdir, progress: bool = Tr
            on_checkpoint=None) -> dict:
     """Run minimise -> NPT -> NVT for the water box `positions` in `workdir`; return the summary.
 
-    positions: (3 n, 3) nm, O, H1, H2 per molecule (whole molecules; wrapping does not matter).
+    positions: (3 n, 3) nm, O, H1, H2 per molecule (wrapped or not: molecules are made whole).
     box_nm: (3,) orthorhombic box edges, nm. settings: see MDSettings.
     progress: print one line per checkpoint on stderr.
     on_checkpoint: optional callable(stage, step, chunk) called after each checkpoint (tests use
@@ -70,6 +70,7 @@ def run_md(positions, box_nm, settings: MDSettings, workdir, progress: bool = Tr
         raise MapSuiteError("starting positions contain NaN or inf")
     n_waters = len(positions) // 3
     box = np.asarray(box_nm, dtype=np.float64).reshape(3)
+    positions = make_whole(positions, box)  # bonds and M sites are computed without periodicity
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     run = _Run(n_waters, box, settings, workdir, progress, on_checkpoint)

@@ -69,7 +69,8 @@ def _clashes(mol, placed, box) -> bool:
 def make_water_box(n_waters: int, seed: int, density_g_cm3: float = 1.0, max_tries: int = 20000):
     """Build a fresh cubic box of water.
 
-    Returns (positions (3 n, 3) nm in O, H1, H2 order, box (3,) nm). Deterministic for a seed.
+    Returns (positions (3 n, 3) nm in O, H1, H2 order, box (3,) nm); molecules are whole (an H
+    may lie outside [0, L) when its oxygen is near a face). Deterministic for a seed.
     Raises MapSuiteError if `n_waters` < 1 or the molecules cannot be placed.
     """
     if n_waters < 1:
@@ -100,7 +101,16 @@ def make_water_box(n_waters: int, seed: int, density_g_cm3: float = 1.0, max_tri
             raise MapSuiteError(f"could not place water {i + 1} of {n_waters} without overlaps "
                                 f"at {density_g_cm3} g/cm3")
         placed = np.concatenate([placed, mol[None]], axis=0)
-    return np.mod(placed.reshape(-1, 3), edge), box
+    shift = np.floor(placed[:, 0] / edge) * edge  # wrap by oxygen so molecules stay whole
+    return (placed - shift[:, None, :]).reshape(-1, 3), box
+
+
+def make_whole(positions, box_nm) -> np.ndarray:
+    """(3 n, 3) nm O, H1, H2 positions with each H moved to the periodic image nearest its O."""
+    xyz = np.array(positions, dtype=np.float64).reshape(-1, 3, 3)
+    box = np.asarray(box_nm, dtype=np.float64).reshape(3)
+    xyz[:, 1:] = xyz[:, :1] + _min_image(xyz[:, 1:] - xyz[:, :1], box)
+    return xyz.reshape(-1, 3)
 
 
 def water_topology(n_waters: int, box_nm=None):
