@@ -20,7 +20,7 @@ from .frames import Frames, save_frames
 from .molecules import group_waters
 from .voxels import decode
 
-SAMPLERS = ("reference",)
+SAMPLERS = ("fast", "reference")
 
 
 def decode_boxes(grids: np.ndarray, voxel: float) -> tuple:
@@ -47,7 +47,7 @@ def sampler_function(name: str):
 
 
 def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 1.0, seed: int = 0,
-                     boundary: str = "outside", sampler: str = "reference", batch: int = 1,
+                     boundary: str = "outside", sampler: str = "fast", batch: int = 1,
                      progress: bool = True, model_sha256: str | None = None) -> Frames:
     """Generate `n_boxes` boxes of `shape` (Z, Y, X) voxels into the frames file `out_path`."""
     out_path = Path(out_path)

@@ -7,7 +7,7 @@ import torch
 
 from .canvas import make_canvas
 from .errors import MapSuiteError
-from .model import PixelCNN3D, one_hot
+from .model import PixelCNN3D, eval_copy, one_hot
 from .receptive_field import receptive_field
 
 
@@ -26,7 +26,7 @@ def log_prob(model: PixelCNN3D, grids, temperature: float = 1.0, boundary="outsi
         grids = grids.unsqueeze(0)
     if grids.min() < 0 or grids.max() >= model.config.n_classes:
         raise MapSuiteError(f"grids hold values outside the classes 0..{model.config.n_classes - 1}")
-    model = model.to(dtype).eval()
+    model = eval_copy(model, dtype)
     canvas = make_canvas(grids.shape[1:], grids.shape[0], receptive_field(model.config), model.config.n_classes, boundary, fixed)
     free = canvas.box_view(canvas.free)
     box_values = canvas.box_view(canvas.values)

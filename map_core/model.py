@@ -25,6 +25,7 @@ every layer's features there are zero too (zero padding), so a sample is a finit
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 
@@ -167,3 +168,13 @@ class PixelCNN3D(nn.Module):
     def set_structural(self, on: bool) -> None:
         for layer in self.layers:
             layer.structural = on
+
+
+def eval_copy(model: PixelCNN3D, dtype) -> PixelCNN3D:
+    """`model` in eval mode and `dtype`: itself if it already is, else a converted copy.
+
+    Samplers and log_prob use this so that the caller's model is never changed.
+    """
+    if next(model.parameters()).dtype == dtype and not model.training:
+        return model
+    return copy.deepcopy(model).to(dtype).eval()

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .model import ModelConfig, PixelCNN3D
+from .model import ModelConfig, PixelCNN3D, eval_copy
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def dependency_mask(model: PixelCNN3D, shape, target, inputs: int = 1, structura
     structural=True uses linear activations and positive weights (exact connectivity).
     """
     gen = torch.Generator().manual_seed(seed)
-    model = model.double().eval()
+    model = eval_copy(model, torch.float64)
     saved = None
     if structural:
         saved = {k: v.clone() for k, v in model.state_dict().items()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from .canvas import box_uniforms, choose, make_canvas
-from .model import PixelCNN3D, one_hot
+from .model import PixelCNN3D, eval_copy, one_hot
 from .receptive_field import receptive_field
 
 
@@ -23,7 +23,7 @@ def sample_reference(model: PixelCNN3D, shape, n_boxes: int = 1, temperature: fl
     first_box: index of the first box in the seed stream (boxes k use uniforms seeded by (seed, k)).
     Returns (grids (B, Z, Y, X) uint8, log_prob (B,) float64 nats of the sampled voxels).
     """
-    model = model.to(dtype).eval()
+    model = eval_copy(model, dtype)
     config = model.config
     rf = receptive_field(config)
     canvas = make_canvas(shape, n_boxes, rf, config.n_classes, boundary, fixed)

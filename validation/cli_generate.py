@@ -11,7 +11,8 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--boundary", choices=["outside", "empty"], default="outside",
                    help="what surrounds the box: nothing (as training crops saw) or empty voxels")
-    p.add_argument("--sampler", choices=["reference"], default="reference")
+    p.add_argument("--sampler", choices=["fast", "reference"], default="fast",
+                   help="fast: cached exact sampler (default); reference: slow window-per-voxel sampler, same result")
     p.add_argument("--batch", type=int, default=1, help="boxes generated together (each batch is kept on disk)")
     p.add_argument("--out", required=True, help="frames file to write (.npz)")
     p.add_argument("--threads", type=int, default=None)

@@ -1,0 +1,58 @@
+"""The fast sampler returns exactly what the reference sampler returns."""
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from map_core.canvas import halo_for
+from map_core.likelihood import log_prob
+from map_core.model import ModelConfig, PixelCNN3D
+from map_core.receptive_field import receptive_field
+from map_core.sample_fast import sample_fast
+from map_core.sample_reference import sample_reference
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    layers=st.integers(1, 2), filters=st.integers(1, 4), kernel=st.sampled_from([3, 5]),
+    activation=st.sampled_from(["gated", "relu"]),
+    shape=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 5)),
+    temperature=st.sampled_from([0.0, 0.3, 1.0, 3.0]), boundary=st.sampled_from(["outside", "empty", "array"]),
+    fix=st.sampled_from([None, "random", "per-box"]), n_boxes=st.integers(1, 3), seed=st.integers(0, 10_000),
+)
+def test_fast_equals_reference(layers, filters, kernel, activation, shape, temperature, boundary, fix, n_boxes, seed):
+    torch.manual_seed(seed)
+    model = PixelCNN3D(ModelConfig(layers=layers, filters=filters, kernel=kernel, activation=activation, dropout=0.0))
+    rng = np.random.default_rng(seed)
+    if boundary == "array":
+        hz, hy, hx = halo_for(receptive_field(model.config))
+        boundary = rng.integers(0, 3, size=(shape[0] + 2 * hz, shape[1] + 2 * hy, shape[2] + 2 * hx))
+    fixed = None
+    if fix == "random":
+        fixed = np.where(rng.random(shape) < 0.3, rng.integers(0, 3, size=shape), -1)
+    elif fix == "per-box":
+        fixed = np.where(rng.random((n_boxes, *shape)) < 0.5, rng.integers(0, 3, size=(n_boxes, *shape)), -1)
+    kwargs = dict(n_boxes=n_boxes, temperature=temperature, seed=seed, boundary=boundary, fixed=fixed)
+    ref, ref_lp = sample_reference(model, shape, **kwargs)
+    fast, fast_lp = sample_fast(model, shape, dtype=torch.float64, **kwargs)
+    assert torch.equal(ref, fast)
+    np.testing.assert_allclose(fast_lp.numpy(), ref_lp.numpy(), atol=1e-5, rtol=0)
+    fast32, fast32_lp = sample_fast(model, shape, dtype=torch.float32, **kwargs)
+    assert torch.equal(ref, fast32)  # a float32 near-tie could differ; at these sizes it would be a 1e-6 event
+    np.testing.assert_allclose(fast32_lp.numpy(), ref_lp.numpy(), atol=1e-4, rtol=0)
+
+
+def test_fast_log_prob_matches_teacher_forcing_on_a_larger_box():
+    torch.manual_seed(0)
+    model = PixelCNN3D(ModelConfig(layers=3, filters=6, dropout=0.0))
+    grids, lp = sample_fast(model, (6, 9, 11), n_boxes=2, seed=1, dtype=torch.float64)
+    np.testing.assert_allclose(lp.numpy(), log_prob(model, grids).numpy(), atol=1e-5, rtol=0)
+
+
+def test_sampler_leaves_the_callers_model_alone():
+    torch.manual_seed(0)
+    model = PixelCNN3D(ModelConfig(layers=1, filters=2)).train()
+    sample_fast(model, (2, 2, 2), dtype=torch.float64)
+    sample_reference(model, (2, 2, 2))
+    assert model.training and next(model.parameters()).dtype == torch.float32
