@@ -23,13 +23,15 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that subcommand's module is imported and its options added."""
     parser = argparse.ArgumentParser(prog="map-suite", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
         sp.set_defaults(_module=module)
-        _load(module).add_arguments(sp)
+        if only is None or name == only:
+            _load(module).add_arguments(sp)
     return parser
 
 
@@ -38,8 +40,9 @@ def _load(module: str):
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else ""
+    args = build_parser(only=command).parse_args(argv)
     try:
         return int(_load(args._module).run(args) or 0)
     except MapSuiteError as exc:
