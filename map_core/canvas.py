@@ -95,17 +95,23 @@ def box_uniforms(shape, seed: int, box_index: int) -> torch.Tensor:
     return torch.rand(tuple(int(s) for s in shape), generator=gen, dtype=torch.float64)
 
 
-def choose(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> tuple:
-    """Sample classes by inverse CDF. logits: (..., C); u: (...) uniforms.
+def choose(logits, u, temperature: float) -> tuple:
+    """Sample classes by inverse CDF, in float64: logits (..., C), u (...) uniforms in [0, 1).
 
-    temperature 0 means argmax. Returns (classes (...) int64, log-probabilities (...) float64 of
-    the chosen classes at that temperature).
+    temperature 0 means argmax. Returns (classes (...) int64, log-probabilities (...) of the
+    chosen classes at that temperature), as torch tensors if `logits` is one, else numpy arrays.
+    Both samplers use this one function.
     """
-    logits = logits.double()
+    as_torch = isinstance(logits, torch.Tensor)
+    y = logits.detach().double().cpu().numpy() if as_torch else np.asarray(logits, dtype=np.float64)
     if temperature == 0:
-        cls = logits.argmax(-1)
-        return cls, torch.zeros(cls.shape, dtype=torch.float64)
-    logp = torch.log_softmax(logits / temperature, dim=-1)
-    cdf = logp.exp().cumsum(-1)
-    cls = (cdf < u.unsqueeze(-1)).sum(-1).clamp(max=logits.shape[-1] - 1)
-    return cls, logp.gather(-1, cls.unsqueeze(-1)).squeeze(-1)
+        cls, logp = y.argmax(-1), np.zeros(y.shape[:-1])
+    else:
+        u = u.detach().cpu().numpy() if isinstance(u, torch.Tensor) else np.asarray(u)
+        y = y / temperature
+        y = y - y.max(-1, keepdims=True)
+        logp_all = y - np.log(np.exp(y).sum(-1, keepdims=True))
+        cdf = np.exp(logp_all).cumsum(-1)
+        cls = np.minimum((cdf < u[..., None]).sum(-1), y.shape[-1] - 1)
+        logp = np.take_along_axis(logp_all, cls[..., None], -1)[..., 0]
+    return (torch.from_numpy(cls), torch.from_numpy(logp)) if as_torch else (cls, logp)

@@ -170,10 +170,11 @@ def _sample_row(model, layers, head, links, values, free, u, z, y, origin, tempe
     rows_np = [h.numpy() for h in h_rows]
     links_np = [(links[l] + lw.h_bias[None, :, None]).transpose(1, 2).contiguous().numpy() for l, lw in enumerate(layers)]
     values_np = values.numpy()
-    u_np = u.numpy()
+    free_np = row_free.numpy()
+    u_row = u[:, z - z0, y - y0].numpy()  # rows with free voxels lie inside the box
     eye = np.eye(n_cls, dtype=hot_np.dtype)
     w1, b1, w2, b2 = head
-    logp_row = torch.zeros(bsz, dtype=torch.float64)
+    logp_row = np.zeros(bsz)
     for x in range(first, last + 1):
         inp = hot_np[:, x : x + r + 1].reshape(bsz, -1)  # columns x-r-1 .. x-1
         for l, lw in enumerate(layers):
@@ -185,12 +186,12 @@ def _sample_row(model, layers, head, links, values, free, u, z, y, origin, tempe
                 h_out += rows_np[l - 1][:, r + x]
             rows_np[l][:, r + x] = h_out
             inp = rows_np[l][:, x : x + r + 1].reshape(bsz, -1)  # columns x-r .. x of this layer
-        hidden = np.maximum(np.maximum(h_out, 0) @ w1 + b1, 0)
-        logits = hidden @ w2 + b2
-        is_free = row_free[:, x]
+        is_free = free_np[:, x]
         if is_free.any():
-            cls, logp = choose(torch.from_numpy(logits), u[:, z - z0, y - y0, x - x0], temperature)
-            values[is_free, z, y, x] = cls[is_free]
-            logp_row += torch.where(is_free, logp, torch.zeros_like(logp))
-            hot_np[:, x + r + 1] = eye[np.maximum(values_np[:, z, y, x], 0)] * (values_np[:, z, y, x] >= 0)[:, None]
-    return logp_row
+            hidden = np.maximum(np.maximum(h_out, 0) @ w1 + b1, 0)
+            cls, logp = choose(hidden @ w2 + b2, u_row[:, x - x0], temperature)
+            values_np[is_free, z, y, x] = cls[is_free]
+            logp_row += np.where(is_free, logp, 0.0)
+            current = values_np[:, z, y, x]
+            hot_np[:, x + r + 1] = eye[np.maximum(current, 0)] * (current >= 0)[:, None]
+    return torch.from_numpy(logp_row)
