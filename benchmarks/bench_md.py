@@ -1,0 +1,98 @@
+"""MD benchmarks: q-TIP4P/F throughput (ns/day), classical and RPMD, and the cost of one
+equilibrated box by MD against one MAP box of the same size.
+
+Run: python -m benchmarks.bench_md [--waters 343] [--quick]
+Writes benchmarks/results/md.json. Throughput is timed on NVT steps after minimisation,
+thermalisation and a short warm-up, on OpenMM's fastest available platform.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from map_core.atomic import write_text_atomic
+from map_core.model import ModelConfig, PixelCNN3D
+from map_core.sample_fast import sample_fast
+from validation.md_engine import Engine
+from validation.md_settings import MDSettings
+from validation.water_box import make_water_box
+from validation.water_model import with_m_sites
+
+from .machine import machine_info
+
+RESULTS = Path(__file__).parent / "results"
+EQUILIBRATION_PS = 125.0  # seed 000: NPT 125 ps before production, the MD cost of one fresh box
+
+
+def ns_per_day(n_waters: int, steps: int, **settings) -> dict:
+    """Measured ns/day of `steps` NVT steps for `n_waters` waters; settings as MDSettings fields."""
+    positions, box = make_water_box(n_waters, seed=1)
+    md = MDSettings(**settings)
+    engine = Engine(n_waters, box, md, "nvt", 3)
+    engine.set_state(with_m_sites(positions))
+    engine.minimise()
+    engine.thermalise(4)
+    engine.step(10)
+    t0 = time.perf_counter()
+    engine.step(steps)
+    wall = time.perf_counter() - t0
+    return {"ns_per_day": steps * md.timestep_ps * 1e-3 * 86400 / wall, "steps": steps, "wall_s": wall,
+            "settings": {k: v for k, v in settings.items()}}
+
+
+def map_box_seconds(n_waters: int, voxel: float, config: ModelConfig) -> dict:
+    """Seconds to generate one MAP box holding `n_waters` waters at 1 g/cm3 (random weights: the
+    cost does not depend on them)."""
+    edge = (n_waters * 18.015 / 6.02214076e23 / 1.0) ** (1 / 3) * 1e7  # nm
+    side = int(np.ceil(edge / voxel))
+    torch.manual_seed(0)
+    model = PixelCNN3D(config).eval()
+    t0 = time.perf_counter()
+    sample_fast(model, (side, side, side))
+    return {"seconds": time.perf_counter() - t0, "side_voxels": side, "edge_nm": edge, "model": config.to_dict()}
+
+
+def run(n_waters: int = 343, quick: bool = False) -> dict:
+    scale = 0.2 if quick else 1.0
+    cases = {
+        "classical": dict(method="classical"),
+        "classical_mts_0.5_0.1fs": dict(method="classical", intra_substeps=5),
+        "rpmd_8_beads": dict(method="rpmd", beads=8),
+        "rpmd_8_beads_contracted": dict(method="rpmd", beads=8, contract_reciprocal=True),
+    }
+    steps = {"classical": 2000, "classical_mts_0.5_0.1fs": 1000, "rpmd_8_beads": 200, "rpmd_8_beads_contracted": 200}
+    results = {"machine": machine_info(), "waters": n_waters, "throughput": {}}
+    for name, kw in cases.items():
+        results["throughput"][name] = ns_per_day(n_waters, max(20, int(steps[name] * scale)), **kw)
+        print(f"{name}: {results['throughput'][name]['ns_per_day']:.2f} ns/day", flush=True)
+    map_cost = map_box_seconds(n_waters, 0.025, ModelConfig())
+    print(f"MAP box {map_cost['side_voxels']}^3 voxels: {map_cost['seconds']:.0f} s", flush=True)
+    md_box = {name: EQUILIBRATION_PS * 1e-3 / t["ns_per_day"] * 86400 for name, t in results["throughput"].items()}
+    results["box_cost"] = {
+        "equilibration_ps": EQUILIBRATION_PS, "md_seconds": md_box, "map": map_cost,
+        "md_over_map": {name: s / map_cost["seconds"] for name, s in md_box.items()},
+    }
+    return results
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--waters", type=int, default=343)
+    p.add_argument("--quick", action="store_true", help="few steps (a check that the benchmark runs)")
+    p.add_argument("--out", default=str(RESULTS / "md.json"))
+    args = p.parse_args(argv)
+    results = run(args.waters, args.quick)
+    write_text_atomic(args.out, json.dumps(results, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

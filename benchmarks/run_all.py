@@ -1,0 +1,76 @@
+"""Run every benchmark, then write benchmarks/results/table.md and the README's benchmark table.
+
+Run: python -m benchmarks.run_all [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from map_core.atomic import write_text_atomic
+
+from . import bench_md, bench_sampler
+
+RESULTS = Path(__file__).parent / "results"
+README = Path(__file__).parent.parent / "README.md"
+START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+
+def table(sampler: dict, md: dict) -> str:
+    """Markdown table of the headline numbers."""
+    rows = ["| measure | value | target |", "|---|---|---|"]
+    for name, m in sampler["models"].items():
+        cfg = m["config"]
+        label = f"{name} ({cfg['layers']}x{cfg['filters']}, {cfg['activation']})"
+        rows.append(f"| fast sampler, {label} | {m['voxels_per_second']:.0f} voxels/s (8 boxes at once: {m['voxels_per_second_batch8']:.0f}) | |")
+        rows.append(f"| reference sampler, {label} | {m['reference_voxels_per_second']:.3g} voxels/s | |")
+        rows.append(f"| speed-up over reference, {label} | {m['speedup_vs_reference']:.0f}x | >= 1000x: {'reached' if m['speedup_vs_reference'] >= 1000 else 'not reached'} |")
+        rows.append(f"| roofline fraction, {label} | {100 * m['roofline_fraction']:.1f} % (8 boxes: {100 * m['roofline_fraction_batch8']:.1f} %) | >= 30 %: {'reached' if m['roofline_fraction'] >= 0.3 else 'not reached'} |")
+    pts = sampler["scaling"]["points"]
+    sides = ", ".join(f"{p['side']}^3: {1e6 * p['seconds_per_voxel']:.0f} us/voxel, {p['peak_rss_mb']:.0f} MB" for p in pts)
+    exp = sampler["scaling_exponent"]
+    rows.append(f"| scaling (default model) | exponent {exp:.3f}; {sides} | 1.00 +/- 0.05: {'reached' if exp is not None and abs(exp - 1) <= 0.05 else 'not reached'} |")
+    for name, t in md["throughput"].items():
+        rows.append(f"| MD {name}, {md['waters']} waters | {t['ns_per_day']:.2f} ns/day | |")
+    bc = md["box_cost"]
+    for name, s in bc["md_seconds"].items():
+        rows.append(f"| one {md['waters']}-water box: {bc['equilibration_ps']:.0f} ps {name} MD vs MAP ({bc['map']['side_voxels']}^3 voxels, {bc['map']['seconds']:.0f} s) | {s / 3600:.2f} h, {bc['md_over_map'][name]:.0f}x the MAP cost | |")
+    mach = sampler["machine"]
+    rows.append("")
+    rows.append(f"Measured on {mach['cpu']} ({mach['cores']} cores), torch {mach['torch']}, Python {mach['python']}.")
+    return "\n".join(rows) + "\n"
+
+
+def update_readme(text: str) -> None:
+    readme = README.read_text()
+    if START not in readme:
+        return
+    new = re.sub(re.escape(START) + ".*?" + re.escape(END), START + "\n" + text + END, readme, flags=re.S)
+    write_text_atomic(README, new)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--skip-md", action="store_true", help="reuse benchmarks/results/md.json")
+    p.add_argument("--skip-sampler", action="store_true", help="reuse benchmarks/results/sampler.json")
+    args = p.parse_args(argv)
+    if not args.skip_sampler:
+        bench_sampler.main(["--quick"] if args.quick else [])
+    if not args.skip_md:
+        bench_md.main(["--quick"] if args.quick else [])
+    sampler = json.loads((RESULTS / "sampler.json").read_text())
+    md = json.loads((RESULTS / "md.json").read_text())
+    text = table(sampler, md)
+    write_text_atomic(RESULTS / "table.md", text)
+    update_readme(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Benchmark: every toy system of seed 001 end to end at larger settings than CI; prints the numbers.
+
+    python benchmarks/toy_systems.py [--out DIR] [--systems NAME ...] [--seed S]
+
+Runs validation.toy_pipeline.run_toy per system (data, Eq. 21 fit, PixelCNN training, generation with
+the reference sampler, structure distances with thresholds, Fig. 11d convergence, exact Markov-chain
+numbers), writes DIR/NAME.json + figures, and DIR/summary.json with one row per system. Measured,
+not asserted; reruns reuse finished stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from map_core.atomic import write_text_atomic  # noqa: E402
+from validation.toy_pipeline import ToySettings, run_toy  # noqa: E402
+from validation.toy_registry import SYSTEMS  # noqa: E402
+
+# Larger than the CLI defaults where the structure needs it (drying: voids of ~10 sites, a wider field).
+SETTINGS = {
+    "ideal_gas": dict(steps=400),
+    "hard_core": dict(steps=600),
+    "cold_repulsive": dict(steps=600),
+    "hot_repulsive": dict(steps=800),
+    "hot_attractive": dict(steps=800, n_data=160, n_generate=32),
+    "drying": dict(steps=1500, layers=5, filters=16, crop=24, n_data=120),
+}
+
+
+def summarise(r: dict) -> dict:
+    s, m, c = r["structure"], r["markov"], r["convergence"]
+    row = {
+        "system": r["system"], "density": r["data"]["measured_density"],
+        "pair_distance": s["pixelcnn"]["pair_correlation"], "pair_threshold": s["thresholds"]["pair_correlation"],
+        "neighbour_tv": s["pixelcnn"]["neighbour_counts"], "neighbour_threshold": s["thresholds"]["neighbour_counts"],
+        "pixelcnn_pass": s["pixelcnn"]["pass"], "expansion_pass": s["expansion"]["pass"],
+        "expansion_pair": s["expansion"]["pair_correlation"], "expansion_neighbour": s["expansion"]["neighbour_counts"],
+        "broken_pass": s["broken"]["pass"], "broken_pair": s["broken"]["pair_correlation"],
+        "broken_neighbour": s["broken"]["neighbour_counts"],
+        "held_out_ce": r["pixelcnn"]["held_out_cross_entropy"], "baseline_ce": r["pixelcnn"]["baseline_cross_entropy"],
+        "converged_rows": c["converged_row"], "rows_back": c["rows_back"], "converged_receptive_fields": c["receptive_fields"],
+        "chain1d_gap": m["expansion_1d"]["spectral_gap"], "chain1d_mixing": m["expansion_1d"]["mixing_time"],
+        "chain1d_argmax_ergodic": m["expansion_1d_argmax"]["ergodic"],
+        "rows_chain": {k: m["pixelcnn_rows"].get(k) for k in ("n_states", "ergodic", "spectral_gap", "mixing_time",
+                                                              "mixing_time_receptive_fields", "diameter", "skipped")},
+        "c_rho_fitted": r["expansion"]["fitted"]["c_rho"],
+        "timing_s": r["timing"],
+    }
+    if "eq7" in r:
+        row["eq7"] = r["eq7"]
+    if "eq15" in r:
+        row["eq15"] = {k: v for k, v in r["eq15"].items() if k != "c_neighbours_exact"}
+    return row
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="runs/toy_benchmark")
+    p.add_argument("--systems", nargs="*", default=list(SYSTEMS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = []
+    for name in args.systems:
+        t0 = time.perf_counter()
+        r = run_toy(ToySettings(system=name, seed=args.seed, **SETTINGS.get(name, {})), args.out,
+                    log=lambda msg, n=name: print(f"[{n}] {msg}", file=sys.stderr, flush=True))
+        row = summarise(r)
+        row["wall_s"] = time.perf_counter() - t0
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    write_text_atomic(Path(args.out) / "summary.json", json.dumps(rows, indent=1))
+    print(f"{'system':15s} {'pair d/thr':>14s} {'nbr TV/thr':>14s} {'pass':>5s} {'broken':>7s} {'conv RF':>8s} {'1D gap':>7s} {'t_mix':>6s}")
+    for row in rows:
+        print(f"{row['system']:15s} {row['pair_distance']:6.3f}/{row['pair_threshold']:6.3f} "
+              f"{row['neighbour_tv']:6.3f}/{row['neighbour_threshold']:6.3f} {str(row['pixelcnn_pass']):>5s} "
+              f"{str(row['broken_pass']):>7s} {row['converged_receptive_fields']:8.2f} {row['chain1d_gap']:7.3f} "
+              f"{row['chain1d_mixing']!s:>6s}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
