@@ -17,7 +17,7 @@ import numpy as np
 from .atomic import atomic_path, write_text_atomic
 from .errors import MapSuiteError
 from .frames import Frames, save_frames
-from .molecules import group_waters
+from .molecules import decoded_water_limits, group_waters
 from .voxels import decode
 
 SAMPLERS = ("fast", "reference")
@@ -28,7 +28,8 @@ def decode_boxes(grids: np.ndarray, voxel: float) -> tuple:
     positions, elements, molecule, reports = [], [], [], []
     for grid in grids:
         pos, elem = decode(grid, voxel)
-        mol, report = group_waters(pos, elem, box=None)
+        max_oh, angle_range = decoded_water_limits(voxel)
+        mol, report = group_waters(pos, elem, box=None, max_oh=max_oh, angle_range=angle_range)
         positions.append(pos)
         elements.append(elem)
         molecule.append(mol)

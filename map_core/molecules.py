@@ -15,6 +15,20 @@ from .neighbors import minimum_image, pairs_within
 
 MAX_OH_NM = 0.14  # q-TIP4P/F bonds reach ~0.115 nm; voxel decoding adds up to sqrt(3)/2 * 0.025 nm per atom
 ANGLE_RANGE_RAD = (np.deg2rad(60.0), np.deg2rad(150.0))  # a plausibility window, not a quality bound
+DECODED_ANGLE_RANGE_RAD = (np.deg2rad(45.0), np.deg2rad(165.0))
+
+
+def decoded_water_limits(voxel: float | None) -> tuple:
+    """(max_oh nm, angle_range rad) for atoms decoded from voxels of side `voxel` nm.
+
+    Decoding moves each atom up to half a voxel diagonal, so a bond can look up to
+    sqrt(3) * voxel longer and its angle far off; None gives the limits for continuous positions.
+    """
+    if voxel is None:
+        return MAX_OH_NM, ANGLE_RANGE_RAD
+    return 0.12 + np.sqrt(3.0) * voxel, DECODED_ANGLE_RANGE_RAD
+
+
 # Intermolecular distances that no liquid-water configuration has, even after voxelisation (nm).
 CLASH_NM = {("O", "O"): 0.20, ("O", "H"): 0.11, ("H", "H"): 0.11}
 
@@ -105,9 +119,11 @@ class RepairReport:
         return asdict(self)
 
 
-def repair(positions, elements, box, clash_nm=CLASH_NM, max_oh: float = MAX_OH_NM):
+def repair(positions, elements, box, clash_nm=CLASH_NM, voxel: float | None = None):
     """Make a generated (open-boundary) box safe to start periodic MD from.
 
+    voxel: side (nm) of the voxels the atoms were decoded from (widens the grouping limits, see
+    `decoded_water_limits`); None for continuous positions.
     Removes orphan atoms, then whole molecules that clash with another molecule when the box is
     made periodic (`box` (3,) nm): first those clashing only across the periodic seam, then any
     other clash, greedily removing the molecule with the most clashes.
@@ -116,7 +132,8 @@ def repair(positions, elements, box, clash_nm=CLASH_NM, max_oh: float = MAX_OH_N
     """
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
     elements = np.asarray(elements)
-    molecule, grouped = group_waters(positions, elements, box=None, max_oh=max_oh)
+    max_oh, angle_range = decoded_water_limits(voxel)
+    molecule, grouped = group_waters(positions, elements, box=None, max_oh=max_oh, angle_range=angle_range)
     waters = water_indices(elements, molecule)
     atoms = waters.reshape(-1)
     pos = positions[atoms]
