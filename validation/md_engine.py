@@ -10,7 +10,7 @@ Andersen thermostat and anisotropic Berendsen barostat):
 * classical: ``LangevinMiddleIntegrator`` (a "middle" Langevin splitting, BAOAB-like) or, with ``intra_substeps`` > 1, ``MTSLangevinIntegrator`` with the
   intramolecular force group evaluated ``intra_substeps`` times per outer step;
   NPT adds ``MonteCarloBarostat`` or ``MonteCarloAnisotropicBarostat``.
-* RPMD: ``RPMDIntegrator`` (PILE-L thermostat), optional contraction of the PME
+* RPMD: ``RPMDIntegrator`` (PILE thermostat), optional contraction of the PME
   reciprocal-space group to the centroid; NPT adds ``RPMDMonteCarloBarostat``.
 """
 
@@ -69,7 +69,9 @@ def make_barostat(settings: MDSettings, seed: int):
 
     p, t, every = settings.pressure_bar, settings.temperature_k, settings.barostat_interval
     if settings.method == "rpmd":
-        barostat = openmm.RPMDMonteCarloBarostat(p, every)
+        # RPMDIntegrator.step(n) gives the barostat one chance per *call*, not per time step
+        # (OpenMM 8.x), so it attempts a move on every call and Engine.step calls in pieces
+        barostat = openmm.RPMDMonteCarloBarostat(p, 1)
     elif settings.barostat == "anisotropic":
         barostat = openmm.MonteCarloAnisotropicBarostat(openmm.Vec3(p, p, p), t, True, True, True, every)
     else:
@@ -90,6 +92,8 @@ class Engine:
         self.system = build_system(n_waters, box_nm, settings.cutoff_nm)
         if ensemble == "npt":
             self.system.addForce(make_barostat(settings, seed))
+        # steps per integrator call: one RPMD barostat attempt per barostat_interval steps
+        self.piece = settings.barostat_interval if ensemble == "npt" and settings.method == "rpmd" else None
         self.integrator = make_integrator(settings, seed)
         platform, properties = pick_platform(settings.platform, settings.threads)
         self.platform_name = platform.getName()
@@ -154,7 +158,7 @@ class Engine:
 
     def get_box(self) -> np.ndarray:
         """(3,) box edges, nm."""
-        vectors = self.context.getState().getPeriodicBoxVectors(asNumpy=True)._value
+        vectors = self._state(0).getPeriodicBoxVectors(asNumpy=True)._value
         return np.diag(vectors).copy()
 
     def _state(self, copy: int, **flags):
@@ -171,7 +175,14 @@ class Engine:
 
     # --- dynamics ---------------------------------------------------------------------------
     def step(self, n: int) -> None:
-        self.integrator.step(int(n))
+        n = int(n)
+        if self.piece is None:
+            self.integrator.step(n)
+            return
+        while n > 0:
+            k = min(n, self.piece)
+            self.integrator.step(k)
+            n -= k
 
     def minimise(self, tolerance: float = 10.0, max_iterations: int = 0) -> None:
         """Local energy minimisation of copy 0 (tolerance kJ/mol/nm); copies all get its result."""

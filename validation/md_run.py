@@ -130,16 +130,14 @@ class _Run:
             with open(tmp, "w") as fh:
                 PDBFile.writeFile(self.topology, positions * nanometers, fh)
 
-    def _save(self, engine: Engine, progress: dict, positions=None, velocities=None, box=None) -> None:
-        """Write checkpoint.npz atomically (state from `engine` unless given explicitly)."""
-        pos = engine.get_positions() if positions is None else positions
-        vel = engine.get_velocities() if velocities is None else velocities
-        box = engine.get_box() if box is None else box
+    def _save(self, engine: Engine, progress: dict) -> None:
+        """Write checkpoint.npz atomically: the engine's state, `progress` and the file sizes."""
+        pos, vel, box = engine.get_positions(), engine.get_velocities(), engine.get_box()
         if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(vel))):
             return  # never overwrite a good state with a bad one; the caller reports the failure
         progress = dict(progress, sizes=self._sizes())
         arrays = dict(positions=pos, velocities=vel, box=box, progress=np.array(json.dumps(progress)))
-        if positions is None and self.s.method == "classical":
+        if self.s.method == "classical":
             arrays["openmm_checkpoint"] = np.frombuffer(engine.checkpoint_bytes(), dtype=np.uint8)
             arrays["openmm_platform"] = np.array(engine.platform_name)
         with atomic_path(self.ckpt_path) as tmp:
@@ -194,6 +192,7 @@ class _Run:
         grain = math.gcd(math.gcd(every["report_ps"], every["traj_ps"]), every["chunk_ps"])
         dcd = DcdWriter(self.dir / trajectory_name(stage), self.topology, s.timestep_ps, every["traj_ps"])
         last_good = step
+        report = None  # the latest state-log row, shown in progress lines
         wall = prog["wall_s"].get(stage, 0.0)
         while step < n_steps:
             advance = min(grain - step % grain, n_steps - step)
@@ -201,11 +200,11 @@ class _Run:
             try:
                 engine.step(advance)
             except Exception as exc:  # OpenMM raises OpenMMException (e.g. "Particle coordinate is NaN")
-                self._fail(stage, step + advance, n_steps, t_offset, f"OpenMM error: {exc}", last_good, prog)
+                self._fail(stage, step + advance, n_steps, t_offset, f"OpenMM error: {exc}", last_good, prog,
+                           first=step + 1)
             wall += time.perf_counter() - t0
             step += advance
             time_ps = t_offset + step * s.timestep_ps
-            report = None
             if step % every["report_ps"] == 0 or step == n_steps:
                 report = engine.report()
                 reason = _unhealthy(report, s)
@@ -264,9 +263,11 @@ class _Run:
             bead = int(np.random.default_rng([self.s.seed, STAGES.index(stage), step]).integers(engine.copies))
         dcd.append(pos[bead, self.atoms], engine.get_box())
 
-    def _fail(self, stage, step, n_steps, t_offset, reason, last_good, prog):
+    def _fail(self, stage, step, n_steps, t_offset, reason, last_good, prog, first=None):
+        """Write a failed summary and raise; `first`..`step` is the range of steps that failed."""
         t = t_offset + step * self.s.timestep_ps
-        message = (f"{stage} stage blew up at step {step} of {n_steps} (t = {t:.4f} ps): {reason}; "
+        where = f"step {step}" if first is None or first == step else f"a step between {first} and {step}"
+        message = (f"{stage} stage blew up at {where} of {n_steps} (t <= {t:.4f} ps): {reason}; "
                    f"the last good state ({stage} step {last_good}) is kept in {self.ckpt_path}")
         summary = dict(status="failed", error=message, stage=stage, step=step, last_good_step=last_good)
         write_text_atomic(self.dir / "summary.json", json.dumps(summary, indent=1))

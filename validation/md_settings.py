@@ -22,7 +22,7 @@ class MDSettings:
         ``intra_substeps`` > 1) or 'rpmd' (RPMDIntegrator with ``beads`` copies).
     timestep_fs: outer time step, fs. intra_substeps: classical only; bonds and angles are
         integrated ``intra_substeps`` times per outer step (seed 000: 0.5 fs / 0.1 fs -> 5).
-    friction_per_ps: Langevin / PILE friction of the centroid-like modes, 1/ps.
+    friction_per_ps: Langevin friction (RPMD: of the centroid mode in the PILE thermostat), 1/ps.
     minimise: run an energy minimisation before NPT.
     npt_ps, nvt_ps: lengths of the two stages, ps (0 skips a stage).
     barostat: 'isotropic' (MonteCarloBarostat) or 'anisotropic' (MonteCarloAnisotropicBarostat,

@@ -91,10 +91,11 @@ def build_system(n_waters: int, box_nm=None, cutoff_nm: float | None = None,
     if n_waters < 1:
         raise MapSuiteError(f"need at least one water molecule, got {n_waters}")
     system = openmm.System()
+    # per-bond, not global, parameters: global names would clash with integrator variables
     bonds = openmm.CustomBondForce("D*(a^2*dr^2 - a^3*dr^3 + (7/12)*a^4*dr^4); dr = r - req")
-    bonds.addGlobalParameter("D", params.d_r)
-    bonds.addGlobalParameter("a", params.alpha_r)
-    bonds.addGlobalParameter("req", params.r_eq)
+    for name in ("D", "a", "req"):
+        bonds.addPerBondParameter(name)
+    bond_params = [params.d_r, params.alpha_r, params.r_eq]
     angles = openmm.HarmonicAngleForce()
     nonbonded = openmm.NonbondedForce()
     for i in range(n_waters):
@@ -105,8 +106,8 @@ def build_system(n_waters: int, box_nm=None, cutoff_nm: float | None = None,
         system.addParticle(0.0)
         system.setVirtualSite(m, openmm.ThreeParticleAverageSite(
             o, h1, h2, params.gamma, 0.5 * (1 - params.gamma), 0.5 * (1 - params.gamma)))
-        bonds.addBond(o, h1, [])
-        bonds.addBond(o, h2, [])
+        bonds.addBond(o, h1, bond_params)
+        bonds.addBond(o, h2, bond_params)
         angles.addAngle(h1, o, h2, params.theta_eq, params.k_theta)
         nonbonded.addParticle(0.0, params.sigma_oo, params.eps_oo)
         nonbonded.addParticle(params.q_h, 1.0, 0.0)
