@@ -58,9 +58,10 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--skip-md", action="store_true", help="reuse benchmarks/results/md.json")
     p.add_argument("--skip-sampler", action="store_true", help="reuse benchmarks/results/sampler.json")
+    p.add_argument("--sizes", type=int, nargs="+", default=None, help="cube sides for the scaling run (default 32 64 96 128)")
     args = p.parse_args(argv)
     if not args.skip_sampler:
-        bench_sampler.main(["--quick"] if args.quick else [])
+        bench_sampler.main(["--quick"] if args.quick else (["--sizes", *map(str, args.sizes)] if args.sizes else []))
     if not args.skip_md:
         bench_md.main(["--quick"] if args.quick else [])
     sampler = json.loads((RESULTS / "sampler.json").read_text())
