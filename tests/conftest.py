@@ -2,8 +2,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# The test models are tiny: threads buy nothing, and on a busy machine torch's thread pool
+# oversubscribes the cores and runs many times slower.
+torch.set_num_threads(1)
 
 DATA = Path(__file__).parent / "data"
 
