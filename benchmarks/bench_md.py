@@ -72,7 +72,11 @@ def run(n_waters: int = 343, quick: bool = False) -> dict:
     for name, kw in cases.items():
         results["throughput"][name] = ns_per_day(n_waters, max(20, int(steps[name] * scale)), **kw)
         print(f"{name}: {results['throughput'][name]['ns_per_day']:.2f} ns/day", flush=True)
-    map_cost = map_box_seconds(n_waters, 0.025, ModelConfig())
+    from map_core.default_model import default_model_path
+    from map_core.checkpoint import load_model
+
+    shipped = load_model(default_model_path())[0].config  # the shipped model's size and voxel
+    map_cost = map_box_seconds(n_waters, shipped.voxel_nm, shipped)
     print(f"MAP box {map_cost['side_voxels']}^3 voxels: {map_cost['seconds']:.0f} s", flush=True)
     md_box = {name: EQUILIBRATION_PS * 1e-3 / t["ns_per_day"] * 86400 for name, t in results["throughput"].items()}
     results["box_cost"] = {
