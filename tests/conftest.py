@@ -18,3 +18,18 @@ def md_frames():
     """A few frames of real q-TIP4P/F MD water (216 molecules), made by `map-suite simulate` (see tests/data/README.md)."""
     from map_core.frames import load_frames
     return load_frames(DATA / "water_md_small.npz")
+
+
+@pytest.fixture
+def lattice_file(tmp_path):
+    """A frames file of 4 boxes of jittered-lattice waters (64 molecules, 1.24 nm box)."""
+    import numpy as np
+
+    from map_core.frames import Frames, save_frames
+    from waters import water_lattice
+
+    rng = np.random.default_rng(0)
+    parts = [water_lattice(4, 0.31, rng, 0.03) for _ in range(4)]
+    path = tmp_path / "lattice.npz"
+    save_frames(path, Frames.from_arrays([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], [p[3] for p in parts]))
+    return path

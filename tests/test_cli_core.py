@@ -7,21 +7,10 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
-from map_core.frames import Frames, load_frames, save_frames
+from map_core.frames import load_frames, save_frames
 from validation.cli import main
 
-from waters import water_lattice
-
-
-@pytest.fixture
-def lattice_file(tmp_path):
-    rng = np.random.default_rng(0)
-    parts = [water_lattice(4, 0.31, rng, 0.03) for _ in range(3)]
-    path = tmp_path / "lattice.npz"
-    save_frames(path, Frames.from_arrays([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], [p[3] for p in parts]))
-    return path
 
 
 def test_train_generate_evaluate(tmp_path, lattice_file, capsys):

@@ -4,25 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from map_core.checkpoint import load_checkpoint, load_model, save_checkpoint
+from map_core.checkpoint import load_checkpoint, load_model
 from map_core.data import all_rotations, apply_rotation, seed_rotations
 from map_core.errors import MapSuiteError
 from map_core.frames import Frames, save_frames
-from map_core.model import ModelConfig, PixelCNN3D
+from map_core.model import ModelConfig
 from map_core.train import TrainSettings, train
 
 from waters import water_lattice
 
 TINY = ModelConfig(layers=2, filters=4, dropout=0.1)
-
-
-@pytest.fixture
-def lattice_file(tmp_path):
-    rng = np.random.default_rng(0)
-    parts = [water_lattice(4, 0.31, rng, 0.03) for _ in range(4)]
-    path = tmp_path / "lattice.npz"
-    save_frames(path, Frames.from_arrays([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], [p[3] for p in parts]))
-    return path
 
 
 def test_rotation_sets():
