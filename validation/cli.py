@@ -19,6 +19,8 @@ COMMANDS = {
     "train": ("validation.cli_train", "train a 3D PixelCNN MAP model on a frames file"),
     "generate": ("validation.cli_generate", "generate voxel boxes with a trained model and decode them to atoms"),
     "evaluate": ("validation.cli_evaluate", "cross-entropy of a model on a frames file against the class-frequency baseline"),
+    "validate": ("validation.cli_validate", "run the release gate on a model and write its HTML report; exit code = verdict"),
+    "report": ("validation.cli_report", "re-render a gate report from its results.json without recomputing"),
     "toy": ("validation.cli_toy", "make data, models and figures for the Markov-chain toy systems of seed 001"),
 }
 

@@ -1,0 +1,143 @@
+"""Gate profiles and inputs: shipped profiles load, user profiles work, bad input is refused in one line
+before any work (map-suite validate: exit 2; pytest validation: usage error)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gate_helpers import DATA, marginal_model, save_model
+from map_core.errors import MapSuiteError
+from map_core.frames import load_frames, save_frames
+from map_core.model import ModelConfig
+from validation.cli import main
+from validation.gate_profile import SHIPPED, load_profile, shipped_path
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ModelConfig(layers=1, filters=2, dropout=0.0)
+
+
+def test_shipped_profiles_load_and_grow_from_smoke_to_paper():
+    profiles = {name: load_profile(name) for name in SHIPPED}
+    assert [p.name for p in profiles.values()] == list(SHIPPED)
+    sizes = [(p["sampling"]["region_nm"], p["md"]["box_nm"], p["md.classical"]["npt_ps"]) for p in profiles.values()]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    paper = profiles["paper"]
+    # seed 000's MD protocol: 343 waters in a 2.4 nm box, NPT 125 ps -> NVT 500 ps, RPMD 32 beads with contraction
+    assert paper["md"]["box_nm"] == 2.4 and paper["md.classical"]["npt_ps"] == 125 and paper["md.classical"]["nvt_ps"] == 500
+    assert paper["md.rpmd"]["beads"] == 32 and paper["md.rpmd"]["contract_reciprocal"]
+    assert profiles["smoke"].sha256() != profiles["quick"].sha256()
+    assert profiles["smoke"].sha256("thresholds") != profiles["smoke"].with_seed(5).sha256()
+
+
+def test_a_user_profile_extends_a_shipped_one(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('extends = "smoke"\n[profile]\nname = "mine"\n[sampling]\nn_boxes = 6\n[thresholds]\ng_OO = 0.25\n')
+    p = load_profile(path)
+    assert p.name == "mine" and p["sampling"]["n_boxes"] == 6 and p["thresholds"]["g_OO"] == 0.25
+    assert p["md"] == load_profile("smoke")["md"]
+    full = tmp_path / "copy.toml"  # a complete user file works without extends
+    full.write_text(shipped_path("smoke").read_text())
+    assert load_profile(full).data == load_profile("smoke").data
+
+
+BAD = [
+    ("[sampling\nregion_nm = 1.0\n", "not valid TOML"),
+    ('extends = "smoke"\n[sampling]\nregoin_nm = 1.0\n', "unknown key 'regoin_nm' in \\[sampling\\]"),
+    ('extends = "smoke"\n[md.classical]\nnpt_ps = -5.0\n', "npt_ps = -5.0 must be a positive number"),
+    ('extends = "smoke"\n[sampling]\nregion_nm = "big"\n', "region_nm = 'big' must be a positive number"),
+    ('extends = "smoke"\n[sampling]\nn_boxes = 2.5\n', "n_boxes = 2.5 must be an integer"),
+    ('extends = "smoke"\n[md.langevin]\nfriction = 1.0\n', "unknown section \\[md.langevin\\]"),
+    ('extends = "smoke"\n[plots]\ndpi = 3\n', "unknown section \\[plots\\]"),
+    ('extends = "smoke"\nspeed = 3\n', "unknown top-level key 'speed'"),
+    ('extends = "medium"\n', "only the shipped profiles"),
+    ('extends = "smoke"\n[md]\nbox_nm = 3.0\n', "must fit in \\[sampling\\] region_nm"),
+    ('extends = "smoke"\n[structure]\nrdf_r_max_nm = 0.9\n', "at most half"),
+    ('[profile]\nname = "x"\ndescription = ""\nseed = 0\n', "missing section \\[sampling\\]"),
+    ('extends = "smoke"\n[thresholds]\nclassifier_auc = 0.4\n', "classifier_auc = 0.4 must be a number in \\(0.5, 1\\]"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD)
+def test_malformed_profiles_are_refused_with_one_line(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(MapSuiteError, match=message) as info:
+        load_profile(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_unknown_profile_name_is_refused():
+    with pytest.raises(MapSuiteError, match="no such profile .*shipped profiles: smoke, quick, paper"):
+        load_profile("fast")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return save_model(tmp_path_factory.mktemp("m") / "tiny.pt", marginal_model(TINY, [0.998, 0.0007, 0.0013], True))
+
+
+@pytest.fixture(scope="module")
+def mismatched_reference(tmp_path_factory):
+    """The test frames, labelled as voxelised at 0.05 nm (the model uses 0.025 nm)."""
+    frames = load_frames(DATA)
+    frames.meta["voxel_nm"] = 0.05
+    path = tmp_path_factory.mktemp("ref") / "other_voxel.npz"
+    save_frames(path, frames)
+    return path
+
+
+def _bad_profile(tmp_path) -> Path:
+    path = tmp_path / "neg.toml"
+    path.write_text('extends = "smoke"\n[md.classical]\nnvt_ps = -1\n')
+    return path
+
+
+def test_cli_refuses_bad_input_before_any_work(tmp_path, tiny_model, mismatched_reference, capsys):
+    cases = [
+        (["--profile", str(_bad_profile(tmp_path))], "nvt_ps = -1 must be a positive number"),
+        (["--reference", str(mismatched_reference)], "voxel size mismatch: model uses 0.025 nm voxels, data 0.05 nm"),
+        (["--profile", "nope"], "no such profile"),
+        (["--model", str(tmp_path / "missing.pt")], "no such checkpoint"),
+        (["--groups", "structure,plots"], "--groups must name some of"),
+    ]
+    for extra, message in cases:
+        out = tmp_path / f"out{len(extra)}{extra[0]}"
+        args = ["validate", "--model", str(tiny_model), "--profile", "smoke", "--out", str(out), *extra]
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+        assert not out.exists()  # nothing was started
+
+
+def test_cli_report_refuses_a_file_that_is_not_results(tmp_path, capsys):
+    bad = tmp_path / "results.json"
+    bad.write_text(json.dumps({"checks": []}))
+    assert main(["report", str(bad)]) == 2
+    assert "not a gate results file" in capsys.readouterr().err
+
+
+def _pytest_gate(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "pytest", "validation", "-q", "-p", "no:cacheprovider", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_pytest_gate_turns_bad_input_into_a_usage_error(tmp_path, tiny_model, mismatched_reference):
+    for extra, message in (
+        (["--profile", str(_bad_profile(tmp_path))], "nvt_ps = -1 must be a positive number"),
+        (["--profile", "smoke", "--reference", str(mismatched_reference)], "voxel size mismatch"),
+    ):
+        run = _pytest_gate("--model", str(tiny_model), "--out", str(tmp_path / "gate"), *extra)
+        assert run.returncode == 4, run.stdout + run.stderr  # pytest's usage-error exit code
+        errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR:")]
+        assert len(errors) == 1 and message in errors[0], run.stderr
+        assert "collected" not in run.stdout and not (tmp_path / "gate").exists()
+
+
+def test_gate_options_are_listed_in_pytest_help():
+    run = _pytest_gate("--help")
+    assert run.returncode == 0
+    for option in ("--model", "--profile", "--reference", "--out", "--gate-cache"):
+        assert option in run.stdout

@@ -1,0 +1,20 @@
+"""`map-suite report`: re-render report.html and the figures from a results.json, without recomputing."""
+
+from __future__ import annotations
+
+
+def add_arguments(p) -> None:
+    p.add_argument("results", help="results.json written by `map-suite validate` or `pytest validation`")
+    p.add_argument("--out", default=None, help="folder for report.html and figures/ (default: beside RESULTS)")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from .report import load_results, render_report
+
+    results = load_results(args.results)
+    out = Path(args.out) if args.out else Path(args.results).parent
+    path = render_report(results, out)
+    print(f"wrote {path} (verdict {results['verdict'].upper()})")
+    return 0

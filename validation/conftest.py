@@ -1,0 +1,90 @@
+"""The release gate as a pytest session: ``pytest validation [--model M.pt] [--profile P] [--reference R.npz] [--out DIR]``.
+
+Options are checked in ``pytest_configure``, before collection and before any work: a bad
+profile, a missing model or a reference whose voxel size does not match the model is a pytest
+usage error (one line, exit code 4). Each check is one test (``test_gate_*.py``) that shows its
+measured value, threshold and verdict; the groups are computed once per session, lazily, with
+every expensive stage cached under ``--gate-cache`` (default ~/.cache/map-suite/gate). At the end of the
+session results.json and report.html are written to ``--out`` (default reports/gate-PROFILE).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+GATE = pytest.StashKey()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("map-suite gate")
+    group.addoption("--model", default=None, help="checkpoint under test (default: the shipped default model)")
+    group.addoption("--profile", default="quick", help="smoke, quick, paper or a profile .toml (default: quick)")
+    group.addoption("--reference", default=None, help="frames file to compare with (default: the model's training data)")
+    group.addoption("--out", default=None, help="report folder (default: reports/gate-PROFILE)")
+    group.addoption("--gate-cache", default=None, help="cache folder (default: $MAP_SUITE_CACHE or ~/.cache/map-suite/gate)")
+    group.addoption("--gate-seed", type=int, default=None, help="override the profile's seed")
+
+
+def pytest_configure(config):
+    if config.option.help:
+        return
+    from map_core.errors import MapSuiteError
+
+    from validation.gate_cache import default_cache_dir
+    from validation.gate_inputs import resolve_inputs
+    from validation.gate_run import GateSession
+
+    opt = config.option
+    try:
+        inputs = resolve_inputs(opt.model, opt.profile, opt.reference, opt.gate_seed)
+    except MapSuiteError as exc:
+        raise pytest.UsageError(f"map-suite gate: {exc}") from None
+    out = Path(opt.out) if opt.out else Path("reports") / f"gate-{inputs.profile.name}"
+    t0 = time.time()
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def log(msg):
+        if reporter is not None:
+            reporter.write_line(f"[gate {time.time() - t0:6.0f} s] {msg}")
+
+    config.stash[GATE] = {"session": GateSession(inputs, Path(opt.gate_cache) if opt.gate_cache else default_cache_dir(),
+                                                 progress=False, log=log), "out": out}
+
+
+@pytest.fixture(scope="session")
+def gate(request):
+    """The GateSession of this pytest run."""
+    return request.config.stash[GATE]["session"]
+
+
+def run_check(gate, group: str, name: str, record_property):
+    """Fetch one check, record its numbers on the test, and fail with its line if it failed."""
+    check = gate.check(group, name)
+    for field in ("value", "threshold", "relation", "unit", "control"):
+        record_property(field, getattr(check, field))
+    print(check.line())
+    assert check.passed, check.line()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    entry = session.config.stash.get(GATE, None)
+    if entry is None or not entry["session"]._groups:
+        return
+    from validation.gate_run import write_results
+    from validation.report import render_report
+
+    results = entry["session"].results(command="pytest validation " + " ".join(session.config.invocation_params.args))
+    write_results(results, entry["out"])
+    path = render_report(results, entry["out"])
+    entry["written"] = (path, results["verdict"])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    entry = config.stash.get(GATE, None)
+    if entry is None or "written" not in entry:
+        return
+    path, verdict = entry["written"]
+    terminalreporter.write_sep("=", f"map-suite gate: {verdict.upper()}; report {path}")

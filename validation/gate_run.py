@@ -1,0 +1,374 @@
+"""The whole gate: sample, measure, compare, decide; with every expensive stage cached.
+
+``GateSession`` computes the three groups of checks lazily (the pytest gate asks for them one
+test at a time; ``run_gate`` asks for all) and assembles ``results.json``:
+
+- structure: generated boxes (empty boundary, profile temperature) against windows of the
+  training split of the reference frames; the same checks on windows of the held-out split
+  are the control (``Check.control``), the noise floor of each check at this scale;
+- markov: class probabilities, per-plane log-probability and boundary dependence;
+- md: classical and RPMD runs seeded from a repaired generated box against the same protocol
+  seeded from a training window.
+
+Caching (``validation.gate_cache``): sampled boxes per batch, every measurement, each MD run
+directory; keys hold the model and reference sha256, the profile sections a stage reads and
+the seed, never thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .gate_cache import Cache, key
+from .gate_checks import Check, verdict
+
+GROUPS = ("structure", "markov", "md")
+FORMAT = "map-suite-gate-results"
+FORMAT_VERSION = 1
+
+
+class GateSession:
+    """One gate run over `inputs` (validation.gate_inputs.GateInputs)."""
+
+    def __init__(self, inputs, cache_dir, progress: bool = False, log=None, generated=None):
+        """generated: optional (K, Z, Y, X) boxes to judge instead of sampling the model (controls:
+        e.g. held-out training windows); the Markov checks still sample the model."""
+        from .gate_boxes import box_geometry
+
+        self.inp = inputs
+        self.profile = inputs.profile
+        self.model = inputs.model
+        self.voxel = self.model.config.voxel_nm
+        self.geometry = box_geometry(self.model.config, self.profile["sampling"])
+        self.cache = Cache(cache_dir)
+        self.progress = progress
+        self.log = log or (lambda msg: None)
+        self.seed = self.profile.seed
+        self._groups = {}
+        self._timing = {}
+        self._given = None if generated is None else np.ascontiguousarray(generated, dtype=np.uint8)
+        if self._given is not None and self._given.shape[1:] != self.geometry.shape:
+            from map_core.errors import MapSuiteError
+            raise MapSuiteError(f"given boxes of shape {self._given.shape[1:]} do not match the profile's {self.geometry.shape}")
+
+    # --- ensembles -----------------------------------------------------------------------
+    def _model_key(self) -> str:
+        """Cache key of the model's own samples."""
+        return key("generated", self.inp.model_sha256, self.profile["sampling"], self.geometry.as_dict(), self.seed)
+
+    def _gen_key(self) -> str:
+        """Cache key of the boxes judged by the structure and MD checks."""
+        if self._given is not None:
+            import hashlib
+            return key("given", hashlib.sha256(self._given.tobytes()).hexdigest(), self._given.shape)
+        return self._model_key()
+
+    def generated(self) -> np.ndarray:
+        """(n_boxes, Z, Y, X) boxes judged by the structure and MD checks: the model's samples
+        (empty or outside boundary), or the boxes given to the session."""
+        return self._given if self._given is not None else self.sampled()
+
+    def sampled(self) -> np.ndarray:
+        """(n_boxes, Z, Y, X) boxes sampled from the model, cached per batch."""
+        from .gate_boxes import sample_boxes
+
+        s = self.profile["sampling"]
+        return sample_boxes(self.model, self.geometry.shape, s["n_boxes"], s["temperature"], self.seed, s["boundary"],
+                            s["batch"], self.cache.dir(self._model_key()), self.progress, self.log)
+
+    def _windows(self, which: str, n: int) -> np.ndarray:
+        from .gate_boxes import window_grids
+
+        idx = self.inp.train_indices if which == "training" else self.inp.heldout_indices
+        rng = np.random.default_rng([self.seed, 11 if which == "training" else 13])
+        return window_grids(self.inp.frames, idx, self.geometry.shape, self.voxel, n, rng)
+
+    def training(self) -> np.ndarray:
+        return self._windows("training", self.profile["reference"]["windows"])
+
+    def heldout(self) -> np.ndarray:
+        return self._windows("heldout", self.profile["sampling"]["n_boxes"])
+
+    def _ens_key(self, which: str) -> str:
+        if which == "generated":
+            return self._gen_key()
+        return key(which, self.inp.reference_sha256, self.geometry.as_dict(), self.profile["reference"],
+                   self.profile["sampling"]["n_boxes"], self.seed)
+
+    # --- structure -------------------------------------------------------------------------
+    def measure(self, which: str) -> tuple:
+        """(structure measurement dict, classifier features dict) of one ensemble, cached."""
+        from .gate_boxes import decode_grids, region_frames
+        from .gate_classifier import molecule_features
+        from .gate_structure import measure_structure
+
+        name = key("structure", self._ens_key(which), self.profile["structure"])
+        state = {}
+
+        def frames():
+            if "region" not in state:
+                whole = decode_grids(getattr(self, which)(), self.voxel)
+                state["whole"], state["region"] = whole, region_frames(whole, self.geometry)
+            return state
+
+        meas = self.cache.json(name, lambda: measure_structure(frames()["region"], frames()["whole"],
+                                                               self.profile["structure"], self.geometry))
+
+        def features():
+            x, b = molecule_features(frames()["region"], self.profile["structure"]["classifier_max_samples"], self.seed)
+            return {"x": x, "box": b}
+
+        return meas, self.cache.arrays(name + "-features", features)
+
+    def structure(self) -> dict:
+        if "structure" not in self._groups:
+            t0 = time.perf_counter()
+            self._groups["structure"] = self._structure()
+            self._timing["structure"] = time.perf_counter() - t0
+        return self._groups["structure"]
+
+    def _structure(self) -> dict:
+        from .gate_structure import structure_checks, structure_values
+
+        st, th = self.profile["structure"], self.profile["thresholds"]
+        gen, fg = self.measure("generated")
+        self.log("measuring training and held-out windows")
+        ref, fr = self.measure("training")
+        held, fh = self.measure("heldout")
+        values = structure_values(gen, ref, st)
+        control = structure_values(held, ref, st)
+        clf = self._classifier("generated", fg, fr)
+        clf_ctrl = self._classifier("heldout", fh, fr)
+        values["classifier"] = _classifier_value(clf)
+        control["classifier"] = _classifier_value(clf_ctrl)
+        checks = structure_checks(values, th, control)
+        return {"checks": checks, "generated": gen, "training": ref, "heldout": held,
+                "classifier": {"generated": clf, "heldout": clf_ctrl}}
+
+    def _classifier(self, which: str, feats, ref_feats) -> dict:
+        from .gate_classifier import classifier_test
+
+        st = self.profile["structure"]
+        name = key("classifier", self._ens_key(which), self._ens_key("training"), st)
+        return self.cache.json(name, lambda: classifier_test(
+            feats["x"], feats["box"], ref_feats["x"], ref_feats["box"], hidden=st["classifier_hidden"],
+            epochs=st["classifier_epochs"], folds=st["classifier_folds"], max_samples=st["classifier_max_samples"],
+            seed=self.seed))
+
+    # --- markov ----------------------------------------------------------------------------
+    def markov(self) -> dict:
+        if "markov" not in self._groups:
+            t0 = time.perf_counter()
+            self._groups["markov"] = self._markov()
+            self._timing["markov"] = time.perf_counter() - t0
+        return self._groups["markov"]
+
+    def _markov(self) -> dict:
+        from map_core.canvas import halo_for
+        from map_core.receptive_field import receptive_field
+
+        from .gate_boxes import boundary_windows, sample_boxes
+        from .gate_markov import markov_checks, measure_chain
+
+        s, mk = self.profile["sampling"], self.profile["markov"]
+        T = s["temperature"]
+        empty = self.cache.json(key("chain", self._model_key(), T),
+                                lambda: measure_chain(self.model, self.sampled(), T, self.geometry, s["boundary"]))
+        n = mk["seeded_boxes"]
+        halo = halo_for(receptive_field(self.model.config))
+        seeded_key = key("seeded", self.inp.model_sha256, self.inp.reference_sha256, s, self.geometry.as_dict(), n, self.seed)
+
+        def seeded_chain():
+            rng = np.random.default_rng([self.seed, 17])
+            bnd = boundary_windows(self.inp.frames, self.inp.train_indices, self.geometry.shape, halo, self.voxel, n, rng)
+            grids = sample_boxes(self.model, self.geometry.shape, n, T, self.seed + 1, bnd, min(s["batch"], n),
+                                 self.cache.dir(seeded_key), self.progress, self.log)
+            return measure_chain(self.model, grids, T, self.geometry, bnd)
+
+        seeded = self.cache.json(key("chain", seeded_key, T), seeded_chain)
+        checks, summary = markov_checks(empty, seeded, mk, self.profile["thresholds"])
+        return {"checks": checks, "empty": empty, "seeded": seeded, "summary": summary}
+
+    # --- md --------------------------------------------------------------------------------
+    def md(self) -> dict:
+        if "md" not in self._groups:
+            t0 = time.perf_counter()
+            self._groups["md"] = self._md()
+            self._timing["md"] = time.perf_counter() - t0
+        return self._groups["md"]
+
+    def _md(self) -> dict:
+        from .gate_boxes import window_grids
+        from .gate_md import md_checks, run_methods, seed_box
+
+        p = self.profile
+        if not p["md"]["enabled"]:
+            return {"checks": [], "skipped": "disabled in the profile"}
+        box_nm = p["md"]["box_nm"]
+        md_sections = {k: p[k] for k in ("md", "md.classical", "md.rpmd")}
+        gen_dir = self.cache.dir(key("md-generated", self._gen_key(), md_sections, self.seed))
+        ref_dir = self.cache.dir(key("md-training", self.inp.reference_sha256, self.voxel, md_sections, self.seed))
+        pos, box, rep = seed_box(self.generated()[0], self.voxel, self.geometry.region_lower_nm, box_nm)
+        self.log(f"MD from a repaired generated box ({len(pos) // 3} waters, {box_nm} nm)")
+        gen = run_methods(pos, box, p, gen_dir, rep, self.progress)
+        margin = 0.15  # nm around the cube, so molecules near its faces are whole, as in a generated box
+        m = int(round((box_nm + 2 * margin) / self.voxel))
+        window = window_grids(self.inp.frames, self.inp.train_indices, (m, m, m), self.voxel, 1,
+                              np.random.default_rng([self.seed, 19]))[0]
+        pos_r, box_r, rep_r = seed_box(window, self.voxel, np.full(3, margin), box_nm)
+        self.log(f"MD from a training window ({len(pos_r) // 3} waters)")
+        ref = run_methods(pos_r, box_r, p, ref_dir, rep_r, self.progress)
+        thresholds = {**p["thresholds"], "md_tolerance": p["thresholds.md_tolerance"]}
+        checks = []
+        for method in gen:
+            checks += md_checks(gen[method], ref[method], thresholds, method)
+        return {"checks": checks, "generated": gen, "training": ref}
+
+    # --- results ---------------------------------------------------------------------------
+    def group(self, name: str) -> dict:
+        return {"structure": self.structure, "markov": self.markov, "md": self.md}[name]()
+
+    def check(self, group: str, name: str) -> Check:
+        for c in self.group(group)["checks"]:
+            if c.name == name:
+                return c
+        raise KeyError(f"no check {name!r} in group {group!r} (is it disabled in the profile?)")
+
+    def results(self, command: str | None = None) -> dict:
+        """results.json content for the groups computed so far."""
+        checks = [c for g in GROUPS if g in self._groups for c in self._groups[g]["checks"]]
+        complete = all(g in self._groups for g in GROUPS)
+        out = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "verdict": ("pass" if verdict(checks) else "fail") if complete or not verdict(checks) else "incomplete",
+            "groups": [g for g in GROUPS if g in self._groups],
+            "checks": [c.as_dict() for c in checks],
+            "geometry": self.geometry.as_dict(),
+            "profile": self.profile.as_dict(),
+            "timing_s": {k: round(v, 1) for k, v in self._timing.items()},
+            "provenance": provenance(self.inp, command),
+            "judged": "model samples" if self._given is None else "given boxes (control), not the model's samples",
+        }
+        for g in self._groups:
+            out[g] = {k: v for k, v in self._groups[g].items() if k != "checks"}
+        out["table1"] = table1(out.get("md"))
+        return out
+
+
+def _classifier_value(clf: dict) -> tuple:
+    if not np.isfinite(clf.get("auc", float("nan"))):
+        return float("nan"), clf.get("reason", "classifier could not run")
+    return clf["auc"], (f"out-of-fold ROC AUC over {clf['n']} generated and {clf['n']} training molecules; "
+                        f"an uninformative classifier scatters by {clf['null_sd']:.3f}")
+
+
+# --- seed 000, Table 1 ----------------------------------------------------------------------
+SEED_TABLE1 = [  # REFERENCE.md: seed 000 Table 1 (averages over NPT then NVT, 300 K)
+    {"run": "seed 000: classical MD", "density_g_cm3": 1.0003, "oh_bond_nm": 0.09623, "hoh_angle_deg": 104.825, "dipole_debye": 2.308},
+    {"run": "seed 000: PIMD", "density_g_cm3": 0.9958, "oh_bond_nm": 0.09779, "hoh_angle_deg": 104.710, "dipole_debye": 2.347},
+    {"run": "experiment (as cited by seed 000)", "density_g_cm3": 0.997, "oh_bond_nm": 0.097, "hoh_angle_deg": 105.1, "dipole_debye": 2.9},
+]
+
+
+def table1(md: dict | None) -> list:
+    """Rows of seed 000's Table 1 with this run's MD beside them (values in code units, angles deg)."""
+    rows = []
+    if md and "generated" in md:
+        for source, label in (("generated", "generated-seeded"), ("training", "training-seeded")):
+            for method, runs in md[source].items():
+                r = runs
+                if not r.get("stable"):
+                    rows.append({"run": f"this run: {method} ({label})", "failed": r.get("error", "did not complete")})
+                    continue
+                rows.append({"run": f"this run: {method} ({label})", "density_g_cm3": r["density"][0],
+                             "density_se": r["density"][1], "oh_bond_nm": r["oh_bond"][0], "oh_bond_se": r["oh_bond"][1],
+                             "hoh_angle_deg": float(np.degrees(r["hoh_angle"][0])),
+                             "hoh_angle_se": float(np.degrees(r["hoh_angle"][1])),
+                             "dipole_debye": r["dipole"][0], "dipole_se": r["dipole"][1], "waters": r.get("waters")})
+    return rows + [dict(r) for r in SEED_TABLE1]
+
+
+# --- provenance -----------------------------------------------------------------------------
+def provenance(inp, command: str | None = None) -> dict:
+    """Model, data, profile, packages, seed and machine of a run."""
+    import datetime
+    import os
+    import platform
+    import sys
+    from importlib import metadata
+
+    versions = {"python": sys.version.split()[0]}
+    for pkg in ("map-suite", "torch", "numpy", "scipy", "openmm", "mdtraj", "freud-analysis", "jinja2", "matplotlib"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    prov = inp.payload.get("provenance") or {}
+    train_keys = ("data_path", "data_sha256", "steps", "seed", "test_cross_entropy", "baseline_cross_entropy",
+                  "train_loss_last", "frames", "train_frames", "test_frames", "wall_time_s", "class_frequencies")
+    try:
+        import openmm
+        platforms = [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
+    except Exception:  # provenance must never stop a report
+        platforms = []
+    return {
+        "model": {"path": str(inp.model_path), "sha256": inp.model_sha256, "config": inp.model.config.to_dict(),
+                  "receptive_field": inp.payload.get("receptive_field"),
+                  "training": {k: prov.get(k) for k in train_keys if k in prov},
+                  "training_settings": prov.get("settings"), "training_data_meta": prov.get("data_meta")},
+        "reference": {"path": str(inp.reference_path), "sha256": inp.reference_sha256, "found_as": inp.reference_source,
+                      "frames": len(inp.frames), "train_frames": len(inp.train_indices),
+                      "heldout_frames": len(inp.heldout_indices), "meta": inp.frames.meta,
+                      "is_training_data": prov.get("data_sha256") == inp.reference_sha256},
+        "seed": inp.profile.seed,
+        "versions": versions,
+        "machine": {"platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
+                    "cpus": os.cpu_count(), "node": platform.node(), "openmm_platforms": platforms},
+        "command": command,
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+# --- whole runs -----------------------------------------------------------------------------
+def run_gate(inputs, out_dir, cache_dir=None, groups=GROUPS, progress: bool = False, log=None,
+             command: str | None = None) -> dict:
+    """Run the chosen groups, write results.json and the report into `out_dir`; return the results."""
+    from .report import render_report
+
+    from .gate_cache import default_cache_dir
+
+    out_dir = Path(out_dir)
+    session = GateSession(inputs, cache_dir or default_cache_dir(), progress, log)
+    for g in groups:
+        session.group(g)
+    results = session.results(command)
+    write_results(results, out_dir)
+    render_report(results, out_dir)
+    return results
+
+
+def write_results(results: dict, out_dir) -> Path:
+    """Write results.json (strict JSON: NaN and inf become null) atomically."""
+    from map_core.atomic import write_text_atomic
+
+    path = Path(out_dir) / "results.json"
+    write_text_atomic(path, json.dumps(_strict(results), indent=1, sort_keys=True))
+    return path
+
+
+def _strict(x):
+    if isinstance(x, float):
+        return x if np.isfinite(x) else None
+    if isinstance(x, dict):
+        return {str(k): _strict(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_strict(v) for v in x]
+    if isinstance(x, (np.floating, np.integer, np.bool_)):
+        return _strict(x.item())
+    if isinstance(x, np.ndarray):
+        return _strict(x.tolist())
+    return x
