@@ -3,9 +3,24 @@
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from validation.gate_calibrate import marginal_model
+
+__all__ = ["DATA", "VOXEL", "class_frequencies", "marginal_model", "save_model"]
 
 DATA = Path(__file__).parent / "data" / "water_md_small.npz"
+
+
+def _shipped_voxel() -> float:
+    from map_core.checkpoint import load_checkpoint
+    from map_core.default_model import default_model_path
+
+    return float(load_checkpoint(default_model_path())["config"]["voxel_nm"])
+
+
+# The shipped default model's voxel (nm): the shipped profiles are calibrated at it, so the
+# calibration tests run at it too.
+VOXEL = _shipped_voxel()
 
 
 def class_frequencies(frames, voxel: float) -> np.ndarray:
@@ -15,25 +30,6 @@ def class_frequencies(frames, voxel: float) -> np.ndarray:
     grids = voxelise(frames, voxel)
     counts = sum(np.bincount(g.ravel(), minlength=3) for g in grids)
     return counts / counts.sum()
-
-
-def marginal_model(config, freq, random_weights: bool, seed: int = 0):
-    """A PixelCNN3D whose output bias gives the class frequencies `freq`.
-
-    random_weights=True: PyTorch's random initialisation elsewhere (the random-weight control);
-    False: every other weight zero, i.e. voxels drawn independently with the training class
-    frequencies (an ideal gas of atoms at the right density).
-    """
-    from map_core.model import PixelCNN3D
-
-    torch.manual_seed(seed)
-    model = PixelCNN3D(config)
-    with torch.no_grad():
-        if not random_weights:
-            for p in model.parameters():
-                p.zero_()
-        model.head_out.bias.copy_(torch.log(torch.as_tensor(freq, dtype=torch.float32)))
-    return model.eval()
 
 
 def save_model(path, model, data=DATA) -> Path:

@@ -11,7 +11,7 @@ frequencies). The end-to-end run of the whole gate is in tests/test_report.py.
 import numpy as np
 import pytest
 
-from gate_helpers import DATA, class_frequencies, marginal_model
+from gate_helpers import DATA, VOXEL, class_frequencies, marginal_model
 from map_core.frames import load_frames
 from map_core.model import ModelConfig
 from validation.gate_boxes import BoxGeometry, box_geometry, decode_grids, ideal_gas_grids, region_frames, sample_boxes, window_grids
@@ -21,7 +21,7 @@ from validation.gate_profile import load_profile
 from validation.gate_structure import STRUCTURE_CHECKS, measure_structure, structure_checks, structure_values
 
 SMOKE = load_profile("smoke")
-SMALL = ModelConfig(layers=1, filters=4, dropout=0.0)  # receptive field far below the burn-in; cheap to sample
+SMALL = ModelConfig(layers=1, filters=4, dropout=0.0, voxel_nm=VOXEL)  # receptive field far below the burn-in; cheap to sample
 INTERMOLECULAR = ("g_OO", "g_OH", "g_HH", "tetrahedral", "hbonds", "energy", "classifier")
 
 
@@ -109,7 +109,7 @@ def test_temperature_far_from_one_fails_where_t1_passes(geometry, reference, fre
     (but no molecules), far too many atoms at T = 2 and almost none at T = 0.5. The failures at
     T = 2 and 0.5 are gross, so one box with a 0.4 nm region (same burn-in) shows them."""
     model = marginal_model(SMALL, freq, random_weights=False)
-    at_one = _checks(_sample(model, geometry, 2, 1.0), reference, geometry)
+    at_one = _checks(_sample(model, geometry, SMOKE["sampling"]["n_boxes"], 1.0), reference, geometry)
     _report("independent voxels, T = 1:", at_one)
     assert at_one["density"].passed, at_one["density"].line()
     assert not verdict(at_one.values())  # an ideal gas of atoms is still not water

@@ -5,7 +5,7 @@ thresholds); a box with too few molecules, as broken models produce, fails."""
 import numpy as np
 import pytest
 
-from gate_helpers import DATA
+from gate_helpers import DATA, VOXEL
 from map_core.frames import load_frames
 from validation.gate_boxes import window_grids
 from validation.gate_md import MD_CHECKS, md_checks, run_methods, seed_box
@@ -13,7 +13,6 @@ from validation.gate_profile import load_profile
 
 SMOKE = load_profile("smoke")
 THRESHOLDS = {**SMOKE["thresholds"], "md_tolerance": SMOKE["thresholds.md_tolerance"]}
-VOXEL = 0.025
 MARGIN = 0.15
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gate_helpers import class_frequencies, marginal_model, save_model, DATA
+from gate_helpers import DATA, VOXEL, class_frequencies, marginal_model, save_model
 from map_core.frames import load_frames
 from map_core.model import ModelConfig
 from validation.cli import main
@@ -26,21 +26,14 @@ from validation.gate_inputs import resolve_inputs
 from validation.gate_run import GateSession, write_results
 from validation.report import load_results, render_html, render_report
 
-TINY = ModelConfig(layers=1, filters=4, dropout=0.0)
+TINY = ModelConfig(layers=1, filters=4, dropout=0.0, voxel_nm=VOXEL)
 # A pipeline test, not a calibration (tests/test_gate_controls.py and test_gate_md_controls.py
-# cover the thresholds at smoke scale): small boxes and very short MD.
+# cover the thresholds at smoke scale): the smoke profile's boxes, very short MD.
 PROFILE = """extends = "smoke"
 [profile]
 name = "tiny"
-description = "pipeline test"
-[sampling]
-region_nm = 0.8
-n_boxes = 2
-batch = 2
-[reference]
-windows = 8
+description = "pipeline test: smoke-scale structure, very short MD"
 [structure]
-rdf_r_max_nm = 0.4
 classifier_epochs = 100
 [markov]
 seeded_boxes = 2
