@@ -46,6 +46,13 @@ class TrainSettings:
     test_crops: int = 16
     checkpoint_every: int = 100
     seed: int = 0
+    lr_drop_step: int = 0  # from this step on (0: never) the learning rate is lr * lr_drop_factor
+    lr_drop_factor: float = 0.1
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of optimiser step `step` (0-based): a function of the step alone, so a
+        resumed run and a run from scratch use the same rates."""
+        return self.lr * self.lr_drop_factor if self.lr_drop_step and step >= self.lr_drop_step else self.lr
 
     def __post_init__(self):
         if self.optimizer not in ("sgd", "adam"):
@@ -54,6 +61,8 @@ class TrainSettings:
             raise MapSuiteError(f"rotations must be one of {sorted(ROTATION_SETS)}, not {self.rotations!r}")
         if self.steps < 0 or self.batch < 1 or self.lr <= 0 or self.checkpoint_every < 1 or self.test_crops < 1:
             raise MapSuiteError("steps >= 0, batch >= 1, lr > 0, checkpoint_every >= 1 and test_crops >= 1 are required")
+        if self.lr_drop_step < 0 or not 0 < self.lr_drop_factor <= 1:
+            raise MapSuiteError("lr_drop_step >= 0 and 0 < lr_drop_factor <= 1 are required")
 
 
 def cross_entropy(model, crops: torch.Tensor) -> torch.Tensor:
@@ -74,11 +83,14 @@ def make_optimizer(model, settings: TrainSettings):
     return torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
 
 
-def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, resume: bool = False, progress: bool = True) -> dict:
+def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, resume: bool = False, progress: bool = True,
+          lr_drop: tuple | None = None) -> dict:
     """Train on the frames file `data_path`, checkpointing to `out_path`; return the provenance dict.
 
     With resume=True and an existing `out_path`, continue that run (its config and settings win)
-    up to `settings.steps` total steps.
+    up to `settings.steps` total steps. lr_drop: (step, factor) to set on resume, for a drop
+    not before the checkpoint's step (the steps already taken keep their rates, so the result
+    equals a run from scratch with these settings).
     """
     data_path, out_path = Path(data_path), Path(out_path)
     start_step, history, elapsed = 0, [], 0.0
@@ -90,6 +102,11 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
             raise MapSuiteError("checkpoint has no training state to resume from", out_path)
         old_settings = state["settings"]
         settings = TrainSettings(**{**old_settings, "steps": settings.steps})
+        if lr_drop is not None:
+            if lr_drop[0] < state["step"]:
+                raise MapSuiteError(f"--lr-drop-step {lr_drop[0]} is before the checkpoint's step {state['step']}; "
+                                    "a resumed run can only change rates of steps not taken yet", out_path)
+            settings = dataclasses.replace(settings, lr_drop_step=int(lr_drop[0]), lr_drop_factor=float(lr_drop[1]))
         old_config = ModelConfig.from_dict(payload["config"])
         check_voxel_size(old_config.voxel_nm, config.voxel_nm, out_path)
         config = old_config
@@ -159,6 +176,8 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
             raise MapSuiteError(f"training diverged at step {step} (loss {loss.item()}); last checkpoint kept, try a smaller --lr", out_path)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for group in optimizer.param_groups:
+            group["lr"] = settings.lr_at(step)
         optimizer.step()
         history.append((step + 1, float(loss.item())))
         elapsed = time.perf_counter() - t0

@@ -1,5 +1,7 @@
 """Training: crops and augmentation, exact resume, learning, and refusal of bad data."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -39,6 +41,23 @@ def test_resume_continues_exactly(tmp_path, lattice_file):
         assert torch.equal(v, b.state_dict()[k]), k
     assert pa["provenance"]["test_cross_entropy"] == pb["provenance"]["test_cross_entropy"]
     assert pb["provenance"]["steps"] == 6
+
+
+def test_lr_drop_set_on_resume_equals_the_drop_from_scratch(tmp_path, lattice_file):
+    """A learning-rate drop decided at a resume gives the weights of a run that had it from the start,
+    and differs from no drop (so the drop is applied); a drop before the checkpoint is refused."""
+    drop = TrainSettings(crop=8, steps=6, batch=2, checkpoint_every=3, test_crops=2, seed=5, lr_drop_step=4, lr_drop_factor=0.1)
+    train(lattice_file, tmp_path / "straight.pt", TINY, drop, progress=False)
+    plain = TrainSettings(crop=8, steps=3, batch=2, checkpoint_every=3, test_crops=2, seed=5)
+    train(lattice_file, tmp_path / "resumed.pt", TINY, plain, progress=False)
+    with pytest.raises(MapSuiteError, match="before the checkpoint's step 3"):
+        train(lattice_file, tmp_path / "resumed.pt", TINY, drop, resume=True, progress=False, lr_drop=(2, 0.1))
+    train(lattice_file, tmp_path / "resumed.pt", TINY, drop, resume=True, progress=False, lr_drop=(4, 0.1))
+    train(lattice_file, tmp_path / "nodrop.pt", TINY, dataclasses.replace(drop, lr_drop_step=0), progress=False)
+    a, b, c = (load_model(tmp_path / f"{n}.pt")[0].state_dict() for n in ("straight", "resumed", "nodrop"))
+    assert all(torch.equal(v, b[k]) for k, v in a.items())
+    assert not all(torch.equal(v, c[k]) for k, v in a.items())
+    assert load_model(tmp_path / "resumed.pt")[1]["provenance"]["settings"]["lr_drop_step"] == 4
 
 
 def test_resume_refuses_other_data_or_voxel(tmp_path, lattice_file):
