@@ -130,8 +130,12 @@ def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, dtyp
 
 def _np_act(activation: str, x: np.ndarray) -> np.ndarray:
     if activation == "gated":
-        a, b = np.split(x, 2, axis=-1)
-        return np.tanh(a) * (0.5 * (1.0 + np.tanh(0.5 * b)))  # sigmoid without overflow
+        half = x.shape[-1] // 2  # slices, not np.split: its generic path cost a third of the sampler's time
+        out = np.tanh(x[..., half:] * 0.5)
+        out += 1.0
+        out *= 0.5  # sigmoid without overflow
+        out *= np.tanh(x[..., :half])
+        return out
     return np.maximum(x, 0)
 
 
