@@ -46,13 +46,13 @@ class TrainSettings:
     test_crops: int = 16
     checkpoint_every: int = 100
     seed: int = 0
-    lr_drop_step: int = 0  # from this step on (0: never) the learning rate is lr * lr_drop_factor
+    lr_drop_steps: tuple = ()  # at each of these steps the learning rate is multiplied by lr_drop_factor
     lr_drop_factor: float = 0.1
 
     def lr_at(self, step: int) -> float:
         """Learning rate of optimiser step `step` (0-based): a function of the step alone, so a
         resumed run and a run from scratch use the same rates."""
-        return self.lr * self.lr_drop_factor if self.lr_drop_step and step >= self.lr_drop_step else self.lr
+        return self.lr * self.lr_drop_factor ** sum(1 for s in self.lr_drop_steps if step >= s)
 
     def __post_init__(self):
         if self.optimizer not in ("sgd", "adam"):
@@ -61,8 +61,9 @@ class TrainSettings:
             raise MapSuiteError(f"rotations must be one of {sorted(ROTATION_SETS)}, not {self.rotations!r}")
         if self.steps < 0 or self.batch < 1 or self.lr <= 0 or self.checkpoint_every < 1 or self.test_crops < 1:
             raise MapSuiteError("steps >= 0, batch >= 1, lr > 0, checkpoint_every >= 1 and test_crops >= 1 are required")
-        if self.lr_drop_step < 0 or not 0 < self.lr_drop_factor <= 1:
-            raise MapSuiteError("lr_drop_step >= 0 and 0 < lr_drop_factor <= 1 are required")
+        object.__setattr__(self, "lr_drop_steps", tuple(sorted(int(s) for s in self.lr_drop_steps)))
+        if any(s < 1 for s in self.lr_drop_steps) or not 0 < self.lr_drop_factor <= 1:
+            raise MapSuiteError("learning-rate drop steps must be >= 1 and 0 < lr_drop_factor <= 1")
 
 
 def cross_entropy(model, crops: torch.Tensor) -> torch.Tensor:
@@ -88,9 +89,9 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
     """Train on the frames file `data_path`, checkpointing to `out_path`; return the provenance dict.
 
     With resume=True and an existing `out_path`, continue that run (its config and settings win)
-    up to `settings.steps` total steps. lr_drop: (step, factor) to set on resume, for a drop
-    not before the checkpoint's step (the steps already taken keep their rates, so the result
-    equals a run from scratch with these settings).
+    up to `settings.steps` total steps. lr_drop: (steps, factor) to set on resume; the steps
+    already taken must keep their rates (same drops before the checkpoint's step, same factor if
+    any), so the result equals a run from scratch with these settings.
     """
     data_path, out_path = Path(data_path), Path(out_path)
     start_step, history, elapsed = 0, [], 0.0
@@ -103,10 +104,12 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
         old_settings = state["settings"]
         settings = TrainSettings(**{**old_settings, "steps": settings.steps})
         if lr_drop is not None:
-            if lr_drop[0] < state["step"]:
-                raise MapSuiteError(f"--lr-drop-step {lr_drop[0]} is before the checkpoint's step {state['step']}; "
-                                    "a resumed run can only change rates of steps not taken yet", out_path)
-            settings = dataclasses.replace(settings, lr_drop_step=int(lr_drop[0]), lr_drop_factor=float(lr_drop[1]))
+            new = dataclasses.replace(settings, lr_drop_steps=tuple(lr_drop[0]), lr_drop_factor=float(lr_drop[1]))
+            if any(new.lr_at(s) != settings.lr_at(s) for s in range(state["step"])):
+                raise MapSuiteError(f"the learning-rate drops {list(new.lr_drop_steps)} x {new.lr_drop_factor} change the rate "
+                                    f"of steps before the checkpoint's step {state['step']}; a resumed run can only change "
+                                    "steps not taken yet", out_path)
+            settings = new
         old_config = ModelConfig.from_dict(payload["config"])
         check_voxel_size(old_config.voxel_nm, config.voxel_nm, out_path)
         config = old_config

@@ -46,18 +46,20 @@ def test_resume_continues_exactly(tmp_path, lattice_file):
 def test_lr_drop_set_on_resume_equals_the_drop_from_scratch(tmp_path, lattice_file):
     """A learning-rate drop decided at a resume gives the weights of a run that had it from the start,
     and differs from no drop (so the drop is applied); a drop before the checkpoint is refused."""
-    drop = TrainSettings(crop=8, steps=6, batch=2, checkpoint_every=3, test_crops=2, seed=5, lr_drop_step=4, lr_drop_factor=0.1)
+    drop = TrainSettings(crop=8, steps=6, batch=2, checkpoint_every=3, test_crops=2, seed=5, lr_drop_steps=(4, 5),
+                         lr_drop_factor=0.1)
     train(lattice_file, tmp_path / "straight.pt", TINY, drop, progress=False)
     plain = TrainSettings(crop=8, steps=3, batch=2, checkpoint_every=3, test_crops=2, seed=5)
     train(lattice_file, tmp_path / "resumed.pt", TINY, plain, progress=False)
     with pytest.raises(MapSuiteError, match="before the checkpoint's step 3"):
-        train(lattice_file, tmp_path / "resumed.pt", TINY, drop, resume=True, progress=False, lr_drop=(2, 0.1))
-    train(lattice_file, tmp_path / "resumed.pt", TINY, drop, resume=True, progress=False, lr_drop=(4, 0.1))
-    train(lattice_file, tmp_path / "nodrop.pt", TINY, dataclasses.replace(drop, lr_drop_step=0), progress=False)
+        train(lattice_file, tmp_path / "resumed.pt", TINY, drop, resume=True, progress=False, lr_drop=((2, 5), 0.1))
+    train(lattice_file, tmp_path / "resumed.pt", TINY, drop, resume=True, progress=False, lr_drop=((4, 5), 0.1))
+    train(lattice_file, tmp_path / "nodrop.pt", TINY, dataclasses.replace(drop, lr_drop_steps=()), progress=False)
     a, b, c = (load_model(tmp_path / f"{n}.pt")[0].state_dict() for n in ("straight", "resumed", "nodrop"))
     assert all(torch.equal(v, b[k]) for k, v in a.items())
     assert not all(torch.equal(v, c[k]) for k, v in a.items())
-    assert load_model(tmp_path / "resumed.pt")[1]["provenance"]["settings"]["lr_drop_step"] == 4
+    assert list(load_model(tmp_path / "resumed.pt")[1]["provenance"]["settings"]["lr_drop_steps"]) == [4, 5]
+    assert drop.lr_at(3) == drop.lr and drop.lr_at(4) == drop.lr * 0.1 and abs(drop.lr_at(5) - drop.lr * 0.01) < 1e-15
 
 
 def test_resume_refuses_other_data_or_voxel(tmp_path, lattice_file):

@@ -20,9 +20,9 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=int, default=s.steps, help="total optimiser steps")
     p.add_argument("--batch", type=int, default=s.batch, help="crops per step")
     p.add_argument("--lr", type=float, default=s.lr)
-    p.add_argument("--lr-drop-step", type=int, default=None,
-                   help="from this step on the learning rate is lr x --lr-drop-factor (default: never); "
-                        "with --resume it may be set for steps not yet taken")
+    p.add_argument("--lr-drop-steps", type=int, nargs="+", default=None, metavar="STEP",
+                   help="at each of these steps the learning rate is multiplied by --lr-drop-factor (default: "
+                        "never); with --resume, drops may be added for steps not yet taken")
     p.add_argument("--lr-drop-factor", type=float, default=None, help=f"default {s.lr_drop_factor}")
     p.add_argument("--optimizer", choices=["sgd", "adam"], default=s.optimizer)
     p.add_argument("--rotations", choices=["seed", "full", "none"], default=s.rotations,
@@ -52,11 +52,11 @@ def run(args) -> int:
         raise MapSuiteError(f"bad model settings: {exc}") from None
     settings = TrainSettings(crop=args.crop, steps=args.steps, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
                              rotations=args.rotations, test_fraction=args.test_fraction, test_crops=args.test_crops,
-                             checkpoint_every=args.checkpoint_every, seed=args.seed, lr_drop_step=args.lr_drop_step or 0,
+                             checkpoint_every=args.checkpoint_every, seed=args.seed, lr_drop_steps=tuple(args.lr_drop_steps or ()),
                              lr_drop_factor=args.lr_drop_factor or TrainSettings.lr_drop_factor)
     lr_drop = None
-    if args.resume and (args.lr_drop_step is not None or args.lr_drop_factor is not None):
-        lr_drop = (settings.lr_drop_step, settings.lr_drop_factor)
+    if args.resume and (args.lr_drop_steps is not None or args.lr_drop_factor is not None):
+        lr_drop = (settings.lr_drop_steps, settings.lr_drop_factor)
     prov = train(args.data, args.out, config, settings, resume=args.resume, progress=not args.no_progress, lr_drop=lr_drop)
     print(f"wrote {args.out}: {prov['steps']} steps, test cross-entropy {prov['test_cross_entropy']:.5f} nats/voxel "
           f"(class-frequency baseline {prov['baseline_cross_entropy']:.5f}), {prov['wall_time_s']:.0f} s")
