@@ -123,14 +123,16 @@ def test_report_is_self_contained_and_escaped(heldout_run):
     assert "<script>alert(1)</script>" not in rendered and "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
 
 
-def test_report_command_rerenders_without_recomputing(heldout_run, tmp_path):
+def test_report_command_rerenders_without_recomputing(heldout_run, tmp_path, capsys):
     out, results = heldout_run
     copy = tmp_path / "copy"
     copy.mkdir()
     shutil.copy(out / "results.json", copy / "results.json")
     t0 = time.perf_counter()
-    assert main(["report", str(copy / "results.json")]) == 0
+    assert main(["report", str(copy / "results.json"), "--markdown"]) == 0
     elapsed = time.perf_counter() - t0
+    table = capsys.readouterr().out
+    assert f"Verdict: **{results['verdict'].upper()}**" in table and table.count("\n| ") == 27  # header + 26 checks
     assert (copy / "report.html").exists() and (copy / "figures" / "rdf.pdf").exists()
     assert not (copy / "cache").exists()  # nothing was sampled or simulated
     assert load_results(copy / "results.json")["verdict"] == results["verdict"]

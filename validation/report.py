@@ -63,6 +63,22 @@ def _rows(results: dict) -> list:
     return rows
 
 
+def markdown_table(results: dict) -> str:
+    """The verdict table of a results.json as Markdown (for a README or a paper's supplement):
+    one row per check with value, relation and threshold (Å and degrees for lengths and angles),
+    the held-out control and the verdict."""
+    lines = [f"Verdict: **{results['verdict'].upper()}** ({sum(c['passed'] for c in results['checks'])} of "
+             f"{len(results['checks'])} checks passed; profile {results['profile']['profile']['name']}, "
+             f"model sha256 {results['provenance']['model']['sha256'][:12]}).", "",
+             "| group | check | value | threshold | held-out control | verdict |", "|---|---|---|---|---|---|"]
+    for row in _rows(results):
+        unit = f" {row['unit_text']}" if row["unit_text"] else ""
+        control = f"{row['control_text']}{unit}" if row["control_text"] else ""
+        lines.append(f"| {row['group']} | `{row['name']}` | {row['value_text']}{unit} | {row['relation']} "
+                     f"{row['threshold_text']}{unit} | {control} | {'pass' if row['passed'] else '**FAIL**'} |")
+    return "\n".join(lines) + "\n"
+
+
 def _table1(results: dict) -> list:
     out = []
     for r in results.get("table1", []):
