@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -200,3 +201,35 @@ def test_validate_exit_code_is_the_verdict_and_a_rerun_is_cached(setup, heldout_
     results = load_results(out / "results.json")
     assert results["verdict"] == "fail" and results["judged"] == "model samples"
     assert results["groups"] == ["structure", "markov", "md"]
+
+
+def test_pytest_gate_expected_failures_turn_known_failures_into_xfail(setup, tmp_path, capsys):
+    """`pytest validation --expected-failures FILE`: the checks listed there fail as expected (exit 0),
+    one failing check left off the list fails the run (exit 1); the verdict stays FAIL either way."""
+    root, profile, model = setup
+    out = tmp_path / "report"
+    args = ["validate", "--model", str(model), "--profile", str(profile), "--out", str(out), "--no-progress",
+            "--cache", str(root / "cache")]
+    assert main(args) == 1  # cached by the previous test when run in order
+    failed = [c["name"] for c in load_results(out / "results.json")["checks"] if not c["passed"]]
+    assert failed
+    listed = tmp_path / "known.toml"
+
+    def gate(names):
+        listed.write_text("[tiny]\n" + "".join(f'{n} = "random weights"\n' for n in names))
+        return subprocess.run([sys.executable, "-m", "pytest", "validation", "-q", "-p", "no:cacheprovider",
+                               "--model", str(model), "--profile", str(profile), "--gate-cache", str(root / "cache"),
+                               "--out", str(tmp_path / "gate"), "--expected-failures", str(listed)],
+                              cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=600)
+
+    run = gate(failed)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert f"{len(failed)} xfailed" in run.stdout and "map-suite gate: FAIL" in run.stdout
+    assert load_results(tmp_path / "gate" / "results.json")["expected_failures"] == {n: "random weights" for n in failed}
+    run = gate(failed[1:])
+    assert run.returncode == 1 and "FAILED validation/" in run.stdout, run.stdout[-3000:]
+    listed.write_text('[tiny]\nno_such_check = "x"\n')
+    run = subprocess.run([sys.executable, "-m", "pytest", "validation", "-q", "-p", "no:cacheprovider", "--model", str(model),
+                          "--profile", str(profile), "--expected-failures", str(listed)],
+                         cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 4 and "unknown check 'no_such_check'" in run.stderr
