@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from matplotlib import rcParams
+from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 # Experimental first-peak positions, Å: Soper, ISRN Phys. Chem. 2013, 279463 (intermolecular
@@ -26,27 +26,13 @@ def save_figure(fig: Figure, out_dir, name: str) -> str:
     """Write figures/NAME.pdf and .png under `out_dir`; return the figure as SVG text (no XML header)."""
     folder = Path(out_dir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    with rcParams_context({"svg.hashsalt": f"map-suite-{name}", "svg.fonttype": "path"}):
+    with rc_context({"svg.hashsalt": f"map-suite-{name}", "svg.fonttype": "path"}):
         fig.savefig(folder / f"{name}.pdf", metadata={"CreationDate": None, "Creator": "MAP suite"})
         fig.savefig(folder / f"{name}.png", dpi=150)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "MAP suite"})
     text = buf.getvalue()
     return text[text.index("<svg"):]
-
-
-class rcParams_context:
-    """Temporarily set matplotlib rcParams."""
-
-    def __init__(self, values: dict):
-        self.values, self.saved = values, {}
-
-    def __enter__(self):
-        self.saved = {k: rcParams[k] for k in self.values}
-        rcParams.update(self.values)
-
-    def __exit__(self, *exc):
-        rcParams.update(self.saved)
 
 
 def _hist_xy(counts, lo, hi):
