@@ -6,11 +6,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-# The test models are tiny: threads buy nothing, and on a busy machine torch's thread pool
-# oversubscribes the cores and runs many times slower.
-torch.set_num_threads(1)
-
 DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Every test runs torch on one thread, whatever an earlier test's CLI call (`--threads`) set:
+    the test models are tiny, threads buy nothing, and on a busy machine torch's thread pool
+    oversubscribes the cores and runs many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -4,19 +4,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from validation.cli import main
 
 TINY = ["--size", "12", "--n-data", "10", "--n-generate", "4", "--steps", "20", "--layers", "1", "--filters", "4",
         "--crop", "8", "--batch", "4", "--quiet"]
-
-
-@pytest.fixture(autouse=True)
-def restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_toy_writes_data_figures_and_numbers_and_resumes(tmp_path, capsys):

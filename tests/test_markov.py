@@ -33,15 +33,6 @@ def product_sampler(name):
     return sampler_function(name)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and far faster than on two busy cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_model(layers=1, kernel=3, n_classes=2, filters=4, seed=0):
     torch.manual_seed(seed)
     return PixelCNN3D(ModelConfig(layers=layers, filters=filters, kernel=kernel, n_classes=n_classes, dropout=0.0))

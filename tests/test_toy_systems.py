@@ -27,14 +27,6 @@ from map_core.toy_training import lattice_cross_entropy, train_lattice_model
 from validation.toy_checks import compare_structure, dilute_pair_check, site_probabilities, structure_thresholds
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def contacts(grids) -> int:
     """Occupied nearest-neighbour (Moore) pairs, periodic."""
     g = np.asarray(grids).astype(np.int64)
