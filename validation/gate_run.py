@@ -124,13 +124,6 @@ class GateSession:
 
         return meas, self.cache.arrays(name + "-features", features)
 
-    def structure(self) -> dict:
-        if "structure" not in self._groups:
-            t0 = time.perf_counter()
-            self._groups["structure"] = self._structure()
-            self._timing["structure"] = time.perf_counter() - t0
-        return self._groups["structure"]
-
     def _structure(self) -> dict:
         from .gate_structure import structure_checks, structure_values
 
@@ -160,13 +153,6 @@ class GateSession:
             seed=self.seed))
 
     # --- markov ----------------------------------------------------------------------------
-    def markov(self) -> dict:
-        if "markov" not in self._groups:
-            t0 = time.perf_counter()
-            self._groups["markov"] = self._markov()
-            self._timing["markov"] = time.perf_counter() - t0
-        return self._groups["markov"]
-
     def _markov(self) -> dict:
         from map_core.canvas import halo_for
         from map_core.receptive_field import receptive_field
@@ -194,13 +180,6 @@ class GateSession:
         return {"checks": checks, "empty": empty, "seeded": seeded, "summary": summary}
 
     # --- md --------------------------------------------------------------------------------
-    def md(self) -> dict:
-        if "md" not in self._groups:
-            t0 = time.perf_counter()
-            self._groups["md"] = self._md()
-            self._timing["md"] = time.perf_counter() - t0
-        return self._groups["md"]
-
     def _md(self) -> dict:
         from .gate_boxes import window_grids
         from .gate_md import md_checks, run_methods, seed_box
@@ -230,7 +209,13 @@ class GateSession:
 
     # --- results ---------------------------------------------------------------------------
     def group(self, name: str) -> dict:
-        return {"structure": self.structure, "markov": self.markov, "md": self.md}[name]()
+        """One group's checks and measurements ('structure', 'markov' or 'md'), computed once and timed."""
+        if name not in self._groups:
+            compute = {"structure": self._structure, "markov": self._markov, "md": self._md}[name]
+            t0 = time.perf_counter()
+            self._groups[name] = compute()
+            self._timing[name] = time.perf_counter() - t0
+        return self._groups[name]
 
     def check(self, group: str, name: str) -> Check:
         for c in self.group(group)["checks"]:
