@@ -24,12 +24,11 @@ VOXEL = _shipped_voxel()
 
 
 def class_frequencies(frames, voxel: float) -> np.ndarray:
-    """(3,) fraction of empty, O and H voxels of the voxelised frames."""
-    from map_core.data import voxelise
+    """(3,) fraction of empty, O and H voxels of all the voxelised frames."""
+    from map_core import data
 
-    grids = voxelise(frames, voxel)
-    counts = sum(np.bincount(g.ravel(), minlength=3) for g in grids)
-    return counts / counts.sum()
+    grids = data.voxelise(frames, voxel)
+    return data.class_frequencies(grids, range(len(grids)), 3)
 
 
 def save_model(path, model, data=DATA) -> Path:

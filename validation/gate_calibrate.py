@@ -77,7 +77,7 @@ def _values(gen, ref, structure, seed=0) -> dict:
 
 def calibrate(profile, data, voxel: float, draws: int = 20, controls: bool = True, log=print) -> dict:
     """{'heldout': {check: [values]}, 'controls': {label: {check: value}}} for one profile."""
-    from map_core.data import split_frames, voxelise
+    from map_core.data import class_frequencies, split_frames, voxelise
     from map_core.frames import load_frames
     from map_core.model import ModelConfig
 
@@ -106,12 +106,13 @@ def calibrate(profile, data, voxel: float, draws: int = 20, controls: bool = Tru
     if not controls:
         return out
     boxes = {f"ideal gas {s}": ideal_gas_grids(geo.shape, voxel, n, s) for s in range(3)}
-    counts = sum(np.bincount(g.ravel(), minlength=3) for g in voxelise(frames, voxel))
+    grids = voxelise(frames, voxel)
+    freq = class_frequencies(grids, range(len(grids)), 3)
     small = ModelConfig(layers=1, filters=4, dropout=0.0, voxel_nm=voxel)
     for label, random_weights, temperature in (("random weights", True, 1.0), ("independent voxels T=1", False, 1.0),
                                                ("independent voxels T=2", False, 2.0),
                                                ("independent voxels T=0.5", False, 0.5)):
-        model = marginal_model(small, counts / counts.sum(), random_weights, seed=3)
+        model = marginal_model(small, freq, random_weights, seed=3)
         boxes[label] = sample_boxes(model, geo.shape, 2, temperature, 0, "empty", 2)
     for label, g in boxes.items():
         out["controls"][label] = _values(ensemble(g), ref, st)
