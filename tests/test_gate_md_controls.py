@@ -7,20 +7,15 @@ import pytest
 
 from gate_helpers import DATA, VOXEL
 from map_core.frames import load_frames
-from validation.gate_boxes import window_grids
-from validation.gate_md import MD_CHECKS, md_checks, run_methods, seed_box
+from validation.gate_md import MD_CHECKS, WINDOW_MARGIN_NM, md_checks, run_methods, seed_box, window_seed_box
 from validation.gate_profile import load_profile
 
 SMOKE = load_profile("smoke")
 THRESHOLDS = {**SMOKE["thresholds"], "md_tolerance": SMOKE["thresholds.md_tolerance"]}
-MARGIN = 0.15
 
 
 def _seed(frames, indices, rng_seed):
-    box = SMOKE["md"]["box_nm"]
-    m = int(round((box + 2 * MARGIN) / VOXEL))
-    grid = window_grids(frames, indices, (m, m, m), VOXEL, 1, np.random.default_rng(rng_seed))[0]
-    return grid, seed_box(grid, VOXEL, np.full(3, MARGIN), box)
+    return window_seed_box(frames, indices, SMOKE["md"]["box_nm"], VOXEL, np.random.default_rng(rng_seed))
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +45,7 @@ def test_a_box_with_too_few_molecules_fails(runs, tmp_path):
     sparse = grid.copy()
     z, y, x = np.nonzero(sparse)
     sparse[z[::2], y[::2], x[::2]] = 0  # every other atom gone, as in a broken model's box: few whole molecules
-    pos, box, rep = seed_box(sparse, VOXEL, np.full(3, MARGIN), SMOKE["md"]["box_nm"])
+    pos, box, rep = seed_box(sparse, VOXEL, np.full(3, WINDOW_MARGIN_NM), SMOKE["md"]["box_nm"])
     result = run_methods(pos, box, SMOKE, tmp_path, rep)
     checks = {c.name: c for c in md_checks(result["classical"], runs["training"]["classical"], THRESHOLDS, "classical")}
     print(checks["md_classical_stable"].line())

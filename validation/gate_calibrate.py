@@ -122,27 +122,23 @@ def calibrate(profile, data, voxel: float, draws: int = 20, controls: bool = Tru
 def calibrate_md(profile, data, voxel: float, pairs: int, workdir, log=print) -> dict:
     """{check: [values]} of the MD checks of held-out-seeded against training-seeded runs.
 
-    Each pair cuts a cube of [md] box_nm (plus 0.15 nm, so that molecules near its faces are
-    whole) from a training frame and from a held-out frame, voxelises and decodes it as the gate
-    does, repairs it and runs the profile's classical and RPMD protocol in `workdir`.
+    Each pair cuts a cube of [md] box_nm from a training frame and from a held-out frame with
+    `gate_md.window_seed_box`, as the gate seeds its training run, and runs the profile's
+    classical and RPMD protocol in `workdir`.
     """
     from pathlib import Path
 
     from map_core.data import split_frames
     from map_core.frames import load_frames
 
-    from .gate_boxes import window_grids
-    from .gate_md import md_checks, run_methods, seed_box
+    from .gate_md import md_checks, run_methods, window_seed_box
 
     frames = load_frames(data)
     train, held = split_frames(len(frames), 0.2)
-    box, margin = profile["md"]["box_nm"], 0.15
-    m = int(round((box + 2 * margin) / voxel))
     thresholds = {**profile["thresholds"], "md_tolerance": profile["thresholds.md_tolerance"]}
 
     def run(indices, seed, label):
-        grid = window_grids(frames, indices, (m, m, m), voxel, 1, np.random.default_rng(seed))[0]
-        pos, cell, rep = seed_box(grid, voxel, np.full(3, margin), box)
+        _, (pos, cell, rep) = window_seed_box(frames, indices, profile["md"]["box_nm"], voxel, np.random.default_rng(seed))
         return run_methods(pos, cell, profile, Path(workdir) / f"{label}_{seed}", rep)
 
     out = {}

@@ -69,6 +69,19 @@ def seed_box(grid, voxel: float, lower_nm, box_nm: float) -> tuple:
     return positions, box, report.as_dict()
 
 
+WINDOW_MARGIN_NM = 0.15  # around a training cube, so molecules near its faces are whole, as in a generated box
+
+
+def window_seed_box(frames, indices, box_nm: float, voxel: float, rng) -> tuple:
+    """(grid (M, M, M), (positions, box, report)): a voxel window of a frame from `indices`, a
+    cube of `box_nm` plus WINDOW_MARGIN_NM on each side, put through `seed_box` like a generated box."""
+    from .gate_boxes import window_grids
+
+    m = int(round((box_nm + 2 * WINDOW_MARGIN_NM) / voxel))
+    grid = window_grids(frames, indices, (m, m, m), voxel, 1, rng)[0]
+    return grid, seed_box(grid, voxel, np.full(3, WINDOW_MARGIN_NM), box_nm)
+
+
 def md_settings(profile, method: str, seed: int, box_nm=None):
     """validation.md_settings.MDSettings for `method` from a profile's [md] and [md.METHOD];
     `box_nm` (3,) is the starting box, which sets the real-space cutoff."""

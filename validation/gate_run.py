@@ -181,8 +181,7 @@ class GateSession:
 
     # --- md --------------------------------------------------------------------------------
     def _md(self) -> dict:
-        from .gate_boxes import window_grids
-        from .gate_md import md_checks, run_methods, seed_box
+        from .gate_md import md_checks, run_methods, seed_box, window_seed_box
 
         p = self.profile
         if not p["md"]["enabled"]:
@@ -194,11 +193,8 @@ class GateSession:
         pos, box, rep = seed_box(self.generated()[0], self.voxel, self.geometry.region_lower_nm, box_nm)
         self.log(f"MD from a repaired generated box ({len(pos) // 3} waters, {box_nm} nm)")
         gen = run_methods(pos, box, p, gen_dir, rep, self.progress)
-        margin = 0.15  # nm around the cube, so molecules near its faces are whole, as in a generated box
-        m = int(round((box_nm + 2 * margin) / self.voxel))
-        window = window_grids(self.inp.frames, self.inp.train_indices, (m, m, m), self.voxel, 1,
-                              np.random.default_rng([self.seed, 19]))[0]
-        pos_r, box_r, rep_r = seed_box(window, self.voxel, np.full(3, margin), box_nm)
+        _, (pos_r, box_r, rep_r) = window_seed_box(self.inp.frames, self.inp.train_indices, box_nm, self.voxel,
+                                                   np.random.default_rng([self.seed, 19]))
         self.log(f"MD from a training window ({len(pos_r) // 3} waters)")
         ref = run_methods(pos_r, box_r, p, ref_dir, rep_r, self.progress)
         thresholds = {**p["thresholds"], "md_tolerance": p["thresholds.md_tolerance"]}
