@@ -99,19 +99,27 @@ def choose(logits, u, temperature: float) -> tuple:
     """Sample classes by inverse CDF, in float64: logits (..., C), u (...) uniforms in [0, 1).
 
     temperature 0 means argmax. Returns (classes (...) int64, log-probabilities (...) of the
-    chosen classes at that temperature), as torch tensors if `logits` is one, else numpy arrays.
-    Both samplers use this one function.
+    chosen classes at that temperature), as torch tensors on the logits' device if `logits` is
+    one, else numpy arrays; both paths do the same float64 arithmetic. Both samplers use this.
     """
-    as_torch = isinstance(logits, torch.Tensor)
-    y = logits.detach().double().cpu().numpy() if as_torch else np.asarray(logits, dtype=np.float64)
-    if temperature == 0:
-        cls, logp = y.argmax(-1), np.zeros(y.shape[:-1])
-    else:
-        u = u.detach().cpu().numpy() if isinstance(u, torch.Tensor) else np.asarray(u)
+    if isinstance(logits, torch.Tensor):  # on the tensor's own device, no copy to the host
+        y = logits.detach().double()
+        if temperature == 0:
+            return y.argmax(-1), torch.zeros(y.shape[:-1], dtype=torch.float64, device=y.device)
+        u = torch.as_tensor(u, dtype=torch.float64, device=y.device)
         y = y / temperature
-        y = y - y.max(-1, keepdims=True)
-        logp_all = y - np.log(np.exp(y).sum(-1, keepdims=True))
-        cdf = np.exp(logp_all).cumsum(-1)
-        cls = np.minimum((cdf < u[..., None]).sum(-1), y.shape[-1] - 1)
-        logp = np.take_along_axis(logp_all, cls[..., None], -1)[..., 0]
-    return (torch.from_numpy(cls), torch.from_numpy(logp)) if as_torch else (cls, logp)
+        y = y - y.amax(-1, keepdim=True)
+        logp_all = y - torch.log(torch.exp(y).sum(-1, keepdim=True))
+        cdf = torch.exp(logp_all).cumsum(-1)
+        cls = (cdf < u[..., None]).sum(-1).clamp(max=y.shape[-1] - 1)
+        return cls, torch.gather(logp_all, -1, cls[..., None])[..., 0]
+    y = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return y.argmax(-1), np.zeros(y.shape[:-1])
+    u = np.asarray(u)
+    y = y / temperature
+    y = y - y.max(-1, keepdims=True)
+    logp_all = y - np.log(np.exp(y).sum(-1, keepdims=True))
+    cdf = np.exp(logp_all).cumsum(-1)
+    cls = np.minimum((cdf < u[..., None]).sum(-1), y.shape[-1] - 1)
+    return cls, np.take_along_axis(logp_all, cls[..., None], -1)[..., 0]

@@ -1,201 +1,243 @@
-"""The fast exact sampler: cached per-layer states, one network evaluation per voxel.
+"""The fast exact sampler: cached per-layer states, one network evaluation per voxel, in wavefronts.
 
 Same inputs, same seed stream and same result as `sample_reference`, but instead of running the
-network on a window for every voxel it keeps what the stacks have already computed
-(after Ramachandran et al. 2017, "Fast generation for convolutional autoregressive models",
-extended to the third dimension):
+network on a window for every voxel it keeps what the stacks have already computed (after
+Ramachandran et al. 2017, "Fast generation for convolutional autoregressive models", extended to
+the third dimension): each voxel costs one evaluation of the horizontal stack at that voxel, and
+the depth and vertical stacks are evaluated once per voxel too, as soon as the voxels they see
+are known. Voxels that cannot see each other are evaluated together (`map_core.wavefront`), and
+so are the boxes of a batch.
 
-- depth stack: once per plane, a convolution over the last r+1 planes of each layer's input;
-- vertical stack: once per row, a convolution over the last r+1 rows of the current plane,
-  plus the depth link of the previous plane;
-- horizontal stack: per voxel, the last r+1 columns of each layer, plus the row links.
-
-Known voxels before the first free voxel of a row are run through the horizontal stack as one
-convolution; rows and planes without free voxels skip the horizontal (and vertical) work.
 Every step applies the model's own weights with the same zero padding at the canvas edges as the
 full forward pass, so the probabilities equal those of `log_prob` up to round-off.
+
+Backends: on the CPU the steps run in numpy (its per-call cost is several times below torch's at
+these sizes); on any other torch device ("cuda") the same step code runs on torch tensors.
+`backend="torch"` runs the torch path on the CPU too, which is how the tests check it without a GPU.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.special
 import torch
-import torch.nn.functional as F
 
 from .canvas import box_uniforms, choose, make_canvas
-from .model import PixelCNN3D, eval_copy, one_hot
+from .model import PixelCNN3D, eval_copy
 from .receptive_field import receptive_field
+from .wavefront import Wavefront
 
 
-class _LayerWeights:
-    """One layer's weights, with numpy copies laid out for channels-last per-voxel evaluation."""
-
-    def __init__(self, layer):
-        self.layer = layer
-        hw = layer.horizontal.conv.weight  # (W, Cin, 1, 1, r+1)
-        self.h_bias = layer.horizontal.conv.bias
-        # (r+1) * Cin inputs ordered column-major, channel-minor, as a channels-last window flattens
-        self.h_weight_np = hw[:, :, 0, 0, :].permute(2, 1, 0).reshape(-1, hw.shape[0]).numpy()
-        self.out_weight_np = layer.horizontal_out.weight[:, :, 0, 0, 0].t().contiguous().numpy()
-        self.out_bias_np = layer.horizontal_out.bias.numpy()
-        self.v2h = layer.vertical_to_horizontal
-        self.d2h = layer.depth_to_horizontal
-        self.d2v = layer.depth_to_vertical
+def _conv_matrix(conv: torch.nn.Conv3d) -> torch.Tensor:
+    """(window * Cin, Cout) matrix of a conv whose window is flattened (plane, row, col, channel)."""
+    w = conv.weight  # (Cout, Cin, kz, ky, kx)
+    return w.permute(2, 3, 4, 1, 0).reshape(-1, w.shape[0])
 
 
-def _head_np(model) -> tuple:
-    """(W1 (F, F), b1, W2 (F, C), b2) of the output head, for channels-last rows."""
-    w1, w2 = model.head_hidden.weight[:, :, 0, 0, 0], model.head_out.weight[:, :, 0, 0, 0]
-    return (w1.t().contiguous().numpy(), model.head_hidden.bias.numpy(), w2.t().contiguous().numpy(), model.head_out.bias.numpy())
+class _Backend:
+    """Array operations that differ between numpy and torch; everything else is shared syntax."""
+
+    def __init__(self, name: str, dtype: torch.dtype, device):
+        self.numpy = name == "numpy"
+        self.dtype, self.device = dtype, torch.device(device)
+        self.np_dtype = {torch.float32: np.float32, torch.float64: np.float64}[dtype]
+
+    def array(self, t) -> "np.ndarray | torch.Tensor":
+        t = torch.as_tensor(t)
+        if self.numpy:
+            return t.detach().cpu().numpy().astype(self.np_dtype if t.is_floating_point() else t.numpy().dtype)
+        return t.detach().to(self.device, self.dtype if t.is_floating_point() else t.dtype)
+
+    def take(self, a, idx):
+        """Gather slots: a (B, slots, C), idx (...) -> (B, ..., C)."""
+        if self.numpy:
+            return a.take(idx, axis=1)
+        return a.index_select(1, idx.reshape(-1)).reshape(a.shape[0], *idx.shape, a.shape[2])
+
+    def index(self, a: np.ndarray):
+        return a if self.numpy else torch.from_numpy(a).to(self.device)
+
+    def zeros(self, *shape):
+        return np.zeros(shape, self.np_dtype) if self.numpy else torch.zeros(shape, dtype=self.dtype, device=self.device)
+
+    def act(self, activation: str, x):
+        """Gated tanh * sigmoid over the two channel halves, or relu; x (..., C)."""
+        if activation == "gated":
+            half = x.shape[-1] // 2
+            if self.numpy:
+                return np.tanh(x[..., :half]) * scipy.special.expit(x[..., half:])
+            return torch.tanh(x[..., :half]) * torch.sigmoid(x[..., half:])
+        return np.maximum(x, 0) if self.numpy else torch.relu(x)
+
+    def mask(self, m: np.ndarray):
+        """(L, n) bool -> (L, 1, n, 1) float, to multiply (B, n, C) arrays."""
+        m = m[:, None, :, None]
+        return m.astype(self.np_dtype) if self.numpy else torch.from_numpy(m).to(self.device, self.dtype)
+
+    def one_hot(self, eye, classes):
+        """(..., C) one-hot of integer `classes`, all-zero where a class is OUTSIDE (-1)."""
+        inside = classes >= 0
+        return eye[classes.clip(0) if self.numpy else classes.clamp(min=0)] * inside[..., None]
+
+    def relu(self, x):
+        return np.maximum(x, 0) if self.numpy else torch.relu(x)
 
 
-def _conv1x1_row(conv, x):
-    """A 1x1x1 convolution applied to (B, C, X) rows."""
-    return F.conv1d(x, conv.weight.reshape(conv.weight.shape[0], conv.weight.shape[1], 1), conv.bias)
+class _Weights:
+    """The model's weights as matrices for channels-last windows, on the backend."""
+
+    def __init__(self, model: PixelCNN3D, be: _Backend):
+        a = be.array
+        self.h, self.v, self.d, self.d_bias = [], [], [], []
+        self.v2h, self.d2link, self.out, self.out_bias, self.link_bias = [], [], [], [], []
+        for layer in model.layers:
+            self.h.append(a(_conv_matrix(layer.horizontal.conv)))
+            self.v.append(a(_conv_matrix(layer.vertical.conv)))
+            self.d.append(a(_conv_matrix(layer.depth.conv)))
+            self.d_bias.append(a(layer.depth.conv.bias))
+            self.v2h.append(a(_conv_matrix(layer.vertical_to_horizontal)))
+            # the depth stack feeds both links of the next plane: one matrix (W, 2W)
+            self.d2link.append(a(torch.cat([_conv_matrix(layer.depth_to_horizontal), _conv_matrix(layer.depth_to_vertical)], 1)))
+            self.out.append(a(_conv_matrix(layer.horizontal_out)))
+            self.out_bias.append(a(layer.horizontal_out.bias))
+            # 1x1 links of a shifted-in zero still add their bias, so every voxel's link starts from these
+            self.link_bias.append(a(torch.cat([layer.horizontal.conv.bias + layer.vertical_to_horizontal.bias + layer.depth_to_horizontal.bias,
+                                               layer.vertical.conv.bias + layer.depth_to_vertical.bias])))
+        self.head = (a(_conv_matrix(model.head_hidden)), a(model.head_hidden.bias), a(_conv_matrix(model.head_out)), a(model.head_out.bias))
 
 
 def sample_fast(model: PixelCNN3D, shape, n_boxes: int = 1, temperature: float = 1.0, seed: int = 0,
-                boundary="outside", fixed=None, dtype=torch.float32, progress: bool = False, first_box: int = 0):
+                boundary="outside", fixed=None, dtype=torch.float32, progress: bool = False, first_box: int = 0,
+                device="cpu", backend: str | None = None, max_planes: int | None = None):
     """Generate `n_boxes` boxes of `shape` (Z, Y, X) voxels; arguments and result as `sample_reference`.
 
-    Returns (grids (B, Z, Y, X) uint8, log_prob (B,) float64 nats of the sampled voxels).
-    Runs torch on one thread: the work comes in calls far too small to share between cores, and
-    spreading them costs more than it gains (40x slower measured with a busy second core).
+    device: torch device the network runs on ("cpu", "cuda", ...); backend: "numpy" (CPU only) or
+    "torch"; default numpy on the CPU, torch elsewhere. max_planes: cap on the planes generated at
+    once (memory; None: as many as the wavefront allows).
+    Returns (grids (B, Z, Y, X) uint8, log_prob (B,) float64 nats of the sampled voxels), on the CPU.
+    Runs torch on one thread: the work comes in calls far too small to share between cores.
     """
+    device = torch.device(device)
+    backend = backend or ("numpy" if device.type == "cpu" else "torch")
+    if backend not in ("numpy", "torch") or (backend == "numpy" and device.type != "cpu"):
+        raise ValueError(f"backend {backend!r} cannot run on device {device}")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, dtype, progress, first_box)
+        with torch.no_grad():
+            return _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, progress, first_box,
+                                _Backend(backend, dtype, device), max_planes)
     finally:
         torch.set_num_threads(threads)
 
 
-@torch.no_grad()
-def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, dtype, progress, first_box):
-    model = eval_copy(model, dtype)
+def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, progress, first_box, be, max_planes):
+    model = eval_copy(model, be.dtype)
     config = model.config
-    r = config.kernel // 2
-    n_cls = config.n_classes
-    rf = receptive_field(config)
-    canvas = make_canvas(shape, n_boxes, rf, n_cls, boundary, fixed)
+    n_cls, n_layers, act = config.n_classes, config.layers, config.activation
+    canvas = make_canvas(shape, n_boxes, receptive_field(config), n_cls, boundary, fixed)
     z0, y0, x0, nz, ny, nx = canvas.box
-    u = torch.stack([box_uniforms((nz, ny, nx), seed, first_box + b) for b in range(n_boxes)])
-    values, free = canvas.values, canvas.free
-    bsz, zc, yc, xc = values.shape
-    layers = [_LayerWeights(layer) for layer in model.layers]
-    n_layers = len(layers)
-    logp_total = torch.zeros(bsz, dtype=torch.float64)
+    bsz, zc, yc, xc = canvas.values.shape
+    u = torch.zeros(bsz, zc, yc, xc, dtype=torch.float64)
+    canvas.box_view(u)[...] = torch.stack([box_uniforms((nz, ny, nx), seed, first_box + b) for b in range(n_boxes)])
+    free_planes = torch.nonzero(canvas.free.flatten(2).any(2).any(0)).flatten()
+    if len(free_planes) == 0:  # everything given: nothing to sample
+        return canvas.box_view(canvas.values).to(torch.uint8).clone(), torch.zeros(bsz, dtype=torch.float64)
+    planes = int(free_planes[-1]) + 1  # planes after the last free voxel are never needed
+    wf = Wavefront(planes, yc, xc, n_layers, config.kernel, max_planes)
+    w = _Weights(model, be)
+    if be.numpy:
+        values, free, u = canvas.values.numpy(), canvas.free.numpy(), u.numpy()
+    else:
+        values, free, u = canvas.values.to(be.device), canvas.free.to(be.device), u.to(be.device)
+    eye = be.array(torch.eye(n_cls))
+    width = w.v[0].shape[1]
+    filters = config.filters
+    # ring storage, (B, slots, channels): one-hot input; per layer the horizontal output, the
+    # activated vertical and depth stacks (inputs of the next layer), and the accumulated links
+    hot = be.zeros(bsz, wf.n_slots, n_cls)
+    h_out = [be.zeros(bsz, wf.n_slots, filters) for _ in range(n_layers)]
+    v_act = [be.zeros(bsz, wf.n_slots, filters) for _ in range(n_layers - 1)]
+    d_act = [be.zeros(bsz, wf.n_slots, filters) for _ in range(n_layers - 1)]
+    # accumulated links per layer: channels [:W] feed the horizontal stack, [W:] the vertical one
+    links = [be.zeros(bsz, wf.n_slots, 2 * width) for _ in range(n_layers)]
+    logp_total = np.zeros(bsz) if be.numpy else torch.zeros(bsz, dtype=torch.float64, device=be.device)
+    inner = (slice(wf.PAD, wf.PAD + yc), slice(wf.PAD, wf.PAD + xc))
 
-    head = _head_np(model)
-    # depth inputs of each layer for the last r+1 planes: (B, Cin, r+1, Yc, Xc), oldest first
-    d_in = [torch.zeros(bsz, n_cls if i == 0 else config.filters, r + 1, yc, xc, dtype=dtype) for i in range(n_layers)]
-    width = layers[0].h_weight_np.shape[1]
-    d_prev = [torch.zeros(bsz, width, yc, xc, dtype=dtype) for _ in range(n_layers)]  # d_pre of plane z-1
-    free_planes = free.any(0).flatten(1).any(1)
-    free_rows = free.any(0).any(2)  # (Zc, Yc)
+    def start_links(z):
+        for l in range(n_layers):
+            links[l][:, wf.plane_slice(z)] = w.link_bias[l]
 
-    planes = range(zc)
+    def start_plane(z):
+        """Plane z enters the ring: its known voxels as one-hot, and plane z + 1's links reset."""
+        plane = be.zeros(bsz, wf.Yp, wf.Xp, n_cls)
+        plane[:, inner[0], inner[1]] = be.one_hot(eye, values[:, z])
+        hot[:, wf.plane_slice(z)] = plane.reshape(bsz, wf.plane_slots, n_cls)
+        start_links(z + 1)
+
+    start_links(0)
+    steps = range(wf.n_steps)
     if progress:
         from tqdm import tqdm
-        planes = tqdm(planes, desc="generate (fast)", unit="plane")
-    for z in planes:
-        if free_planes[z]:
-            v_in = [torch.zeros(bsz, n_cls if i == 0 else config.filters, r + 1, xc, dtype=dtype) for i in range(n_layers)]
-            v_prev = [torch.zeros(bsz, width, xc, dtype=dtype) for _ in range(n_layers)]  # v_pre of row y-1
-            for y in range(yc):
-                d_row = [d_prev[l][:, :, y, :] for l in range(n_layers)]
-                if free_rows[z, y]:
-                    links = [_conv1x1_row(layers[l].v2h, v_prev[l]) + _conv1x1_row(layers[l].d2h, d_row[l]) for l in range(n_layers)]
-                    logp_total += _sample_row(model, layers, head, links, values, free, u, z, y, (z0, y0, x0), temperature, r, dtype)
-                # vertical stack of the now complete row y
-                row_hot = one_hot(values[:, z, y, :].reshape(bsz, 1, 1, xc), n_cls, dtype)[:, :, 0, 0, :]
-                inp = row_hot
-                for l, lw in enumerate(layers):
-                    v_in[l] = torch.cat([v_in[l][:, :, 1:], inp.unsqueeze(2)], dim=2)
-                    conv = lw.layer.vertical.conv
-                    v_pre = F.conv2d(F.pad(v_in[l], (r, r)), conv.weight[:, :, 0], conv.bias)[:, :, 0, :]
-                    v_pre = v_pre + _conv1x1_row(lw.d2v, d_row[l])
-                    v_prev[l] = v_pre
-                    inp = lw.layer.act(v_pre)
-        # depth stack of the now complete plane z
-        inp = one_hot(values[:, z : z + 1], n_cls, dtype)[:, :, 0]
-        for l, lw in enumerate(layers):
-            d_in[l] = torch.cat([d_in[l][:, :, 1:], inp.unsqueeze(2)], dim=2)
-            conv = lw.layer.depth.conv
-            d_pre = F.conv3d(F.pad(d_in[l], (r, r, r, r)), conv.weight, conv.bias)[:, :, 0]
-            d_prev[l] = d_pre
-            inp = lw.layer.act(d_pre)
-    return canvas.box_view(values).to(torch.uint8).clone(), logp_total
+        steps = tqdm(steps, desc="generate (fast)", unit="step", mininterval=1.0)
+    r = wf.r
+    for t in steps:
+        if t % wf.Dz == 0 and t // wf.Dz < planes:
+            start_plane(t // wf.Dz)
+        s = wf.step(t)
+        if s is None:
+            continue
+        n = len(s.cur)
+        if len(s.hcur):
+            _horizontal_and_sample(be, w, act, wf, s, hot, h_out, links, values, free, u, eye, temperature, logp_total)
+        # per layer l (reach o): vertical stack at the cursor moved o columns back, depth stack
+        # o rows and columns back; slots of each in (L, n) arrays
+        o = (np.arange(n_layers) * r + r)[:, None]
+        v_at, d_at = s.cur - o, s.cur - o * (wf.Xp + 1)
+        v_at, v_below, v_win = be.index(v_at), be.index(v_at + wf.Xp), be.index(v_at[:, :, None] + wf.vwin)
+        d_win, d_next = be.index(s.dwin - o[:, :, None] * (wf.Xp + 1)), be.index(d_at + s.dnext)
+        d_at = be.index(d_at)
+        vmask, dmask = be.mask(s.vmask), be.mask(s.dmask)
+        v_in = d_in = hot
+        for l in range(n_layers):
+            v_pre = (be.take(v_in, v_win[l]).reshape(bsz * n, -1) @ w.v[l]).reshape(bsz, n, width)
+            v_pre = (v_pre + be.take(links[l], v_at[l])[..., width:]) * vmask[l]
+            links[l][:, v_below[l], :width] += (v_pre.reshape(bsz * n, width) @ w.v2h[l]).reshape(bsz, n, width)
+            d_pre = (be.take(d_in, d_win[l]).reshape(bsz * n, -1) @ w.d[l] + w.d_bias[l]).reshape(bsz, n, width) * dmask[l]
+            links[l][:, d_next[l]] += (d_pre.reshape(bsz * n, width) @ w.d2link[l]).reshape(bsz, n, 2 * width)
+            if l < n_layers - 1:
+                v_act[l][:, v_at[l]] = be.act(act, v_pre)
+                d_act[l][:, d_at[l]] = be.act(act, d_pre)
+                v_in, d_in = v_act[l], d_act[l]
+    grids = canvas.box_view(torch.as_tensor(values).cpu()).to(torch.uint8).clone()
+    return grids, torch.as_tensor(logp_total, dtype=torch.float64).cpu()
 
 
-def _np_act(activation: str, x: np.ndarray) -> np.ndarray:
-    if activation == "gated":
-        half = x.shape[-1] // 2  # slices, not np.split: its generic path cost a third of the sampler's time
-        out = np.tanh(x[..., half:] * 0.5)
-        out += 1.0
-        out *= 0.5  # sigmoid without overflow
-        out *= np.tanh(x[..., :half])
-        return out
-    return np.maximum(x, 0)
-
-
-def _sample_row(model, layers, head, links, values, free, u, z, y, origin, temperature, r, dtype):
-    """Generate the free voxels of row (z, y) in place; returns the (B,) log-probability added.
-
-    The per-voxel work runs in numpy on channels-last arrays: at these sizes (a few hundred
-    multiply-adds per call) numpy's per-call overhead is several times below torch's.
-    """
-    bsz, _, _, xc = values.shape
-    config = model.config
-    n_cls = config.n_classes
-    activation = config.activation
-    z0, y0, x0 = origin
-    row_free = free[:, z, y, :]
-    cols = torch.nonzero(row_free.any(0)).flatten()
-    first, last = int(cols[0]), int(cols[-1])
-    n_layers = len(layers)
-    filters = config.filters
-    # channels-last rows with leading zero columns: h_rows[l][:, c + r] is h_out of layer l at column c,
-    # hot[:, c + r + 1] the one-hot input at column c
-    h_rows = [torch.zeros(bsz, xc + r, filters, dtype=dtype) for _ in range(n_layers)]
-    hot = torch.zeros(bsz, xc + r + 1, n_cls, dtype=dtype)
-    hot[:, r + 1 :] = one_hot(values[:, z, y, :].reshape(bsz, 1, 1, xc), n_cls, dtype)[:, :, 0, 0, :].transpose(1, 2)
-    if first > 0:  # known prefix: one convolution per layer
-        inp = hot[:, : first + r].transpose(1, 2)  # shifted input of columns 0..first-1
-        for l, lw in enumerate(layers):
-            conv = lw.layer.horizontal.conv
-            h_pre = F.conv1d(inp, conv.weight[:, :, 0, 0], conv.bias) + links[l][:, :, :first]
-            h_out = _conv1x1_row(lw.layer.horizontal_out, lw.layer.act(h_pre))
-            if l > 0:
-                h_out = h_out + h_rows[l - 1][:, r : r + first].transpose(1, 2)
-            h_rows[l][:, r : r + first] = h_out.transpose(1, 2)
-            inp = h_rows[l][:, : first + r].transpose(1, 2)
-    hot_np = hot.numpy()
-    rows_np = [h.numpy() for h in h_rows]
-    links_np = [(links[l] + lw.h_bias[None, :, None]).transpose(1, 2).contiguous().numpy() for l, lw in enumerate(layers)]
-    values_np = values.numpy()
-    free_np = row_free.numpy()
-    u_row = u[:, z - z0, y - y0].numpy()  # rows with free voxels lie inside the box
-    eye = np.eye(n_cls, dtype=hot_np.dtype)
-    w1, b1, w2, b2 = head
-    logp_row = np.zeros(bsz)
-    for x in range(first, last + 1):
-        inp = hot_np[:, x : x + r + 1].reshape(bsz, -1)  # columns x-r-1 .. x-1
-        for l, lw in enumerate(layers):
-            h_pre = inp @ lw.h_weight_np
-            h_pre += links_np[l][:, x]
-            h_out = _np_act(activation, h_pre) @ lw.out_weight_np
-            h_out += lw.out_bias_np
-            if l > 0:
-                h_out += rows_np[l - 1][:, r + x]
-            rows_np[l][:, r + x] = h_out
-            inp = rows_np[l][:, x : x + r + 1].reshape(bsz, -1)  # columns x-r .. x of this layer
-        is_free = free_np[:, x]
-        if is_free.any():
-            hidden = np.maximum(np.maximum(h_out, 0) @ w1 + b1, 0)
-            cls, logp = choose(hidden @ w2 + b2, u_row[:, x - x0], temperature)
-            values_np[is_free, z, y, x] = cls[is_free]
-            logp_row += np.where(is_free, logp, 0.0)
-            current = values_np[:, z, y, x]
-            hot_np[:, x + r + 1] = eye[np.maximum(current, 0)] * (current >= 0)[:, None]
-    return torch.from_numpy(logp_row)
+def _horizontal_and_sample(be, w, act, wf, s, hot, h_out, links, values, free, u, eye, temperature, logp_total):
+    """Horizontal stack, head and sampling of the step's voxels (z, y, x) = (s.hz, s.hy, s.hx)."""
+    idx = be.index
+    bsz, m = hot.shape[0], len(s.hcur)
+    hcur = idx(s.hcur)
+    g = None
+    width = w.h[0].shape[1]
+    win = be.take(hot, idx(s.hcur[:, None] + wf.hwin0))
+    h_win = idx(s.hcur[:, None] + wf.hwin)
+    for l in range(len(w.h)):
+        pre = (win.reshape(bsz * m, -1) @ w.h[l]).reshape(bsz, m, -1) + be.take(links[l], hcur)[..., :width]
+        out = (be.act(act, pre).reshape(bsz * m, -1) @ w.out[l] + w.out_bias[l]).reshape(bsz, m, -1)
+        g = out if g is None else out + g  # residual stream after the first layer
+        h_out[l][:, hcur] = g
+        if l < len(w.h) - 1:
+            win = be.take(h_out[l], h_win)
+    w1, b1, w2, b2 = w.head
+    hidden = be.relu(be.relu(g).reshape(bsz * m, -1) @ w1 + b1)
+    logits = (hidden @ w2 + b2).reshape(bsz, m, -1)
+    hz, hy, hx = idx(s.hz), idx(s.hy), idx(s.hx)
+    is_free = free[:, hz, hy, hx]
+    if not is_free.any():
+        return
+    cls, logp = choose(logits, u[:, hz, hy, hx], temperature)
+    new = is_free * cls + ~is_free * values[:, hz, hy, hx]
+    values[:, hz, hy, hx] = new
+    logp_total += (is_free * logp).sum(1)
+    hot[:, hcur] = be.one_hot(eye, new)

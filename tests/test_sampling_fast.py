@@ -1,6 +1,7 @@
 """The fast sampler returns exactly what the reference sampler returns."""
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -8,9 +9,10 @@ from hypothesis import strategies as st
 from map_core.canvas import halo_for
 from map_core.likelihood import log_prob
 from map_core.model import ModelConfig, PixelCNN3D
-from map_core.receptive_field import receptive_field
+from map_core.receptive_field import analytic_mask, receptive_field
 from map_core.sample_fast import sample_fast
 from map_core.sample_reference import sample_reference
+from map_core.wavefront import Wavefront
 
 
 @settings(max_examples=20, deadline=None)
@@ -20,8 +22,11 @@ from map_core.sample_reference import sample_reference
     shape=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 5)),
     temperature=st.sampled_from([0.0, 0.3, 1.0, 3.0]), boundary=st.sampled_from(["outside", "empty", "array"]),
     fix=st.sampled_from([None, "random", "per-box"]), n_boxes=st.integers(1, 3), seed=st.integers(0, 10_000),
+    backend=st.sampled_from(["numpy", "torch"]), max_planes=st.sampled_from([None, 1, 2]),
 )
-def test_fast_equals_reference(layers, filters, kernel, activation, shape, temperature, boundary, fix, n_boxes, seed):
+def test_fast_equals_reference(layers, filters, kernel, activation, shape, temperature, boundary, fix, n_boxes, seed,
+                               backend, max_planes):
+    """backend "torch" on the CPU is the code path a GPU runs; max_planes 1 is a plane-by-plane wavefront."""
     torch.manual_seed(seed)
     model = PixelCNN3D(ModelConfig(layers=layers, filters=filters, kernel=kernel, activation=activation, dropout=0.0))
     rng = np.random.default_rng(seed)
@@ -35,6 +40,7 @@ def test_fast_equals_reference(layers, filters, kernel, activation, shape, tempe
         fixed = np.where(rng.random((n_boxes, *shape)) < 0.5, rng.integers(0, 3, size=(n_boxes, *shape)), -1)
     kwargs = dict(n_boxes=n_boxes, temperature=temperature, seed=seed, boundary=boundary, fixed=fixed)
     ref, ref_lp = sample_reference(model, shape, **kwargs)
+    kwargs.update(backend=backend, max_planes=max_planes)
     fast, fast_lp = sample_fast(model, shape, dtype=torch.float64, **kwargs)
     assert torch.equal(ref, fast)
     np.testing.assert_allclose(fast_lp.numpy(), ref_lp.numpy(), atol=1e-5, rtol=0)
@@ -43,11 +49,49 @@ def test_fast_equals_reference(layers, filters, kernel, activation, shape, tempe
     np.testing.assert_allclose(fast32_lp.numpy(), ref_lp.numpy(), atol=1e-4, rtol=0)
 
 
-def test_fast_log_prob_matches_teacher_forcing_on_a_larger_box():
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_fast_log_prob_matches_teacher_forcing_on_a_larger_box(backend):
+    """A deep model (several planes in flight at once) on a box larger than its reach."""
+    torch.manual_seed(0)
+    model = PixelCNN3D(ModelConfig(layers=6, filters=5, dropout=0.0))
+    grids, lp = sample_fast(model, (7, 14, 15), n_boxes=2, seed=1, dtype=torch.float64, backend=backend)
+    np.testing.assert_allclose(lp.numpy(), log_prob(model, grids).numpy(), atol=1e-5, rtol=0)
+    one_plane, _ = sample_fast(model, (7, 14, 15), n_boxes=2, seed=1, dtype=torch.float64, backend=backend, max_planes=1)
+    assert torch.equal(one_plane, grids)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fast_on_cuda_equals_cpu():
     torch.manual_seed(0)
     model = PixelCNN3D(ModelConfig(layers=3, filters=6, dropout=0.0))
-    grids, lp = sample_fast(model, (6, 9, 11), n_boxes=2, seed=1, dtype=torch.float64)
-    np.testing.assert_allclose(lp.numpy(), log_prob(model, grids).numpy(), atol=1e-5, rtol=0)
+    cpu, cpu_lp = sample_fast(model, (5, 9, 10), n_boxes=2, seed=1, dtype=torch.float64)
+    gpu, gpu_lp = sample_fast(model, (5, 9, 10), n_boxes=2, seed=1, dtype=torch.float64, device="cuda")
+    assert torch.equal(cpu, gpu)
+    np.testing.assert_allclose(gpu_lp.numpy(), cpu_lp.numpy(), atol=1e-8, rtol=0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 7), st.integers(1, 7)), layers=st.integers(1, 3),
+       kernel=st.sampled_from([3, 5]), max_planes=st.sampled_from([None, 1, 2]))
+def test_wavefront_visits_every_voxel_once_and_batches_only_voxels_that_cannot_see_each_other(shape, layers, kernel, max_planes):
+    wf = Wavefront(*shape, layers, kernel, max_planes)
+    rf = receptive_field(ModelConfig(layers=layers, kernel=kernel))
+    field = analytic_mask(rf)  # offsets (dz, dy, dx) a voxel sees, at index (dz, dy, dx) + centre
+    centre = np.array([rf.planes_back, rf.rows_back, max(rf.cols, rf.cols_back)])
+    seen = set()
+    for t in range(wf.n_steps):
+        step = wf.step(t)
+        if step is None:
+            continue
+        voxels = list(zip(step.hz.tolist(), step.hy.tolist(), step.hx.tolist()))
+        assert not seen & set(voxels)
+        seen |= set(voxels)
+        for a in voxels:
+            for b in voxels:
+                d = np.array(b) - np.array(a) + centre  # b as seen from a
+                if a != b and np.all(d >= 0) and np.all(d < field.shape):
+                    assert not field[tuple(d)], f"{b} is in the receptive field of {a}, same step {t}"
+    assert seen == {(z, y, x) for z in range(shape[0]) for y in range(shape[1]) for x in range(shape[2])}
 
 
 def test_sampler_leaves_the_callers_model_alone():

@@ -1,0 +1,120 @@
+"""The wavefront schedule of the fast sampler: which voxels can be computed at the same time.
+
+Time step T visits a set of cursors (z, y, x) with z Dz + y S + x = T, where S = R + 1 and
+Dz = R S + R + 1 (R = layers * (kernel // 2), the stacks' reach). At its cursor a step does, in
+this order:
+
+1. horizontal stack, head and sampling of voxel (z, y, x);
+2. per layer l (reach o = (l + 1) r): the vertical stack at (z, y, x - o) and the depth stack at
+   (z, y - o, x - o), the latter adding its 1x1 links into plane z + 1.
+
+Everything a step reads was written at an earlier step, or earlier in the same step (a lower layer,
+or the sample of step 1): the vertical stack of layer l at column c needs the row's voxels up to
+column c + o, the horizontal stack of row y + 1 at column x needs the vertical stack of row y up
+to column x for every layer (written at step T - S + R < T), and plane z + 1 at (y, x) needs the
+depth stack of plane z up to (y + R, x + R) (written at step T - Dz + R S + R < T). So voxels of
+different rows and planes whose cursors share a step cannot see each other, and are computed as
+one batch: about min(Y, X / S) rows in each of up to (Y S + X) / Dz planes. A larger Dz is
+also exact (planes overlap less, and fewer are held in memory): `max_planes` caps the overlap.
+
+Cursors run over an extended plane of (Y + R) x (X + R) so that the lagging stacks reach the last
+rows and columns; work outside the canvas is computed on zero-padded storage and masked to zero.
+Storage is a ring of P planes of (Y + 2 PAD) x (X + 2 PAD) slots: flat slot index
+((z mod P) Yp + y + PAD) Xp + x + PAD.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Step:
+    """Index arrays of one time step (numpy int64 unless noted; n cursors, m of them real voxels).
+
+    cur (n,) slots of the cursors; dnext (n,) slot offset from a cursor's plane to the next plane;
+    dwin (n, (r+1) k^2) slots of the depth window at the cursor; vmask, dmask (L, n) bool: the
+    vertical / depth work of layer l at this cursor lies on the canvas; hcur (m,) slots of the
+    cursors that are voxels of the canvas, hz, hy, hx (m,) their canvas coordinates.
+    """
+
+    cur: np.ndarray
+    dnext: np.ndarray
+    dwin: np.ndarray
+    vmask: np.ndarray
+    dmask: np.ndarray
+    hcur: np.ndarray
+    hz: np.ndarray
+    hy: np.ndarray
+    hx: np.ndarray
+
+
+class Wavefront:
+    """Schedule for a canvas of (planes, rows, cols) voxels and a model of `layers` layers, kernel k."""
+
+    def __init__(self, planes: int, rows: int, cols: int, layers: int, kernel: int, max_planes: int | None = None):
+        r = kernel // 2
+        self.r, self.k, self.layers = r, kernel, layers
+        self.R = layers * r
+        self.S = self.R + 1
+        self.Z, self.Y, self.X = planes, rows, cols
+        self.q_max = (rows + self.R - 1) * self.S + cols + self.R - 1  # last cursor offset within a plane
+        self.Dz = self.R * self.S + self.R + 1
+        if max_planes is not None:
+            self.Dz = max(self.Dz, math.ceil((self.q_max + 1) / max(1, max_planes)))
+        in_flight = math.ceil((self.q_max + 1) / self.Dz)
+        self.P = in_flight + 2 * r + 2  # a slot is reused only after every reader of its plane is done
+        self.PAD = self.R + r + 1
+        self.Yp, self.Xp = rows + 2 * self.PAD, cols + 2 * self.PAD
+        self.plane_slots = self.Yp * self.Xp
+        self.n_slots = self.P * self.plane_slots
+        self.n_steps = (planes - 1) * self.Dz + self.q_max + 1
+        # cursors (y, x) of each in-plane offset q = y S + x
+        self._diag = []
+        for q in range(self.q_max + 1):
+            y = np.arange(max(0, -(-(q - cols - self.R + 1) // self.S)), min(rows + self.R - 1, q // self.S) + 1)
+            self._diag.append((y, q - y * self.S))
+        k = kernel
+        rr, cc = np.meshgrid(np.arange(-r, 1), np.arange(-r, r + 1), indexing="ij")
+        self.vwin = (rr * self.Xp + cc).ravel()  # vertical window: rows y-r..y, cols c-r..c+r
+        dy, dx = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1), indexing="ij")
+        self._dwin_plane = (dy * self.Xp + dx).ravel()  # k^2 offsets within one plane
+        self.hwin0 = np.arange(-r - 1, 0)  # first layer's horizontal window: columns x-r-1..x-1
+        self.hwin = np.arange(-r, 1)  # later layers: columns x-r..x
+        self._ks = k
+
+    def plane_offset(self, z) -> np.ndarray:
+        """Slot of (z, -PAD, -PAD), for integer z or an array of them (negative planes wrap)."""
+        return np.mod(z, self.P) * self.plane_slots
+
+    def plane_slice(self, z: int) -> slice:
+        start = int(self.plane_offset(z))
+        return slice(start, start + self.plane_slots)
+
+    def slot(self, z, y, x) -> np.ndarray:
+        return self.plane_offset(z) + (np.asarray(y) + self.PAD) * self.Xp + np.asarray(x) + self.PAD
+
+    def step(self, t: int) -> Step | None:
+        """The cursors of time step t, or None if there are none."""
+        z_lo, z_hi = max(0, -(-(t - self.q_max) // self.Dz)), min(self.Z - 1, t // self.Dz)
+        if z_hi < z_lo:
+            return None
+        parts = [(z, *self._diag[t - z * self.Dz]) for z in range(z_lo, z_hi + 1)]
+        cz = np.concatenate([np.full(len(y), z) for z, y, _ in parts])
+        cy = np.concatenate([y for _, y, _ in parts])
+        cx = np.concatenate([x for _, _, x in parts])
+        base = self.plane_offset(cz)
+        cur = base + (cy + self.PAD) * self.Xp + cx + self.PAD
+        r = self.r
+        planes = self.plane_offset(cz[:, None] + np.arange(-r, 1)) - base[:, None]  # (n, r+1)
+        dwin = (cur[:, None, None] + planes[:, :, None] + self._dwin_plane).reshape(len(cur), -1)
+        o = (np.arange(self.layers) + 1)[:, None] * r
+        xin = (cx - o >= 0) & (cx - o < self.X)
+        vmask = xin & (cy < self.Y)
+        dmask = xin & (cy - o >= 0) & (cy - o < self.Y)
+        real = (cy < self.Y) & (cx < self.X)
+        return Step(cur=cur, dnext=self.plane_offset(cz + 1) - base, dwin=dwin, vmask=vmask, dmask=dmask,
+                    hcur=cur[real], hz=cz[real], hy=cy[real], hx=cx[real])
