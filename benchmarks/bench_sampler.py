@@ -61,14 +61,17 @@ def dense_macs_per_second(config: ModelConfig, side: int = 32, repeats: int = 3)
     return macs_per_voxel(config) * side**3 / dt
 
 
-def time_fast(config: ModelConfig, shape, n_boxes: int = 1, seed: int = 0) -> float:
+def time_fast(config: ModelConfig, shape, n_boxes: int = 1, seed: int = 0, **options) -> float:
     """Seconds to generate `n_boxes` boxes of `shape` with the fast sampler (random weights),
-    after an untimed warm-up box (first calls of torch and numpy routines are slow)."""
+    after an untimed warm-up box (first calls of torch and numpy routines are slow).
+    options: passed to sample_fast (backend, device, max_planes)."""
     torch.manual_seed(seed)
     model = PixelCNN3D(config).eval()
-    sample_fast(model, (2, 4, 4), n_boxes=n_boxes, seed=seed + 1)
+    sample_fast(model, (2, 4, 4), n_boxes=n_boxes, seed=seed + 1, **options)
+    if options.get("device", "cpu") != "cpu":
+        torch.cuda.synchronize()
     t = time.perf_counter()
-    sample_fast(model, shape, n_boxes=n_boxes, seed=seed)
+    sample_fast(model, shape, n_boxes=n_boxes, seed=seed, **options)
     return time.perf_counter() - t
 
 
@@ -93,14 +96,24 @@ def time_reference(config: ModelConfig, voxels: int, seed: int = 0) -> float:
 def scaling_point(config: ModelConfig, side: int) -> dict:
     """One cube in a fresh process, so that its peak memory is its own."""
     code = (
-        "import json, resource, sys; from benchmarks.bench_sampler import time_fast, config_from;"
+        "import json, sys; from benchmarks.bench_sampler import time_fast, config_from, peak_rss_mb;"
         f"t = time_fast(config_from({json.dumps(config.to_dict())}), ({side}, {side}, {side}));"
-        "print(json.dumps({'seconds': t, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+        "print(json.dumps({'seconds': t, 'peak_rss_mb': peak_rss_mb()}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
     point = json.loads(out.stdout.strip().splitlines()[-1])
     point.update(side=side, voxels=side**3, seconds_per_voxel=point["seconds"] / side**3)
     return point
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, MiB (VmHWM: unlike getrusage's ru_maxrss on Linux,
+    it does not carry over the parent's peak into a freshly started child)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def config_from(d: dict) -> ModelConfig:
@@ -116,15 +129,23 @@ def run(sizes=(32, 64, 96, 128), reference_voxels: int = 40, speed_shape=(16, 48
         roof_vps = dense_macs_per_second(config) / macs_per_voxel(config)
         batch = 8
         batch_vps = batch * np.prod(speed_shape) / time_fast(config, speed_shape, n_boxes=batch)
+        # what the 3D wavefront adds: the same sampler with one plane in flight (a 2D wavefront)
+        plane_vps = np.prod(speed_shape) / time_fast(config, speed_shape, max_planes=1)
+        # the code path a GPU runs, here on the CPU
+        torch_vps = np.prod(speed_shape) / time_fast(config, speed_shape, backend="torch")
+        cuda_vps = np.prod(speed_shape) / time_fast(config, speed_shape, device="cuda") if torch.cuda.is_available() else None
         results["models"][name] = {
             "config": config.to_dict(), "macs_per_voxel": macs_per_voxel(config),
             "voxels_per_second": fast_vps, "voxels_per_second_batch8": batch_vps,
+            "voxels_per_second_one_plane_in_flight": plane_vps, "voxels_per_second_torch_backend_cpu": torch_vps,
+            "voxels_per_second_cuda": cuda_vps,
             "reference_voxels_per_second": 1 / ref_spv, "reference_voxels_timed": reference_voxels,
             "speedup_vs_reference": fast_vps * ref_spv,
             "roofline_voxels_per_second": roof_vps, "roofline_fraction": fast_vps / roof_vps,
             "roofline_fraction_batch8": batch_vps / roof_vps,
         }
-        print(f"{name}: fast {fast_vps:.0f} vox/s (batch 8: {batch_vps:.0f}), reference {1 / ref_spv:.3f} vox/s, "
+        print(f"{name}: fast {fast_vps:.0f} vox/s (batch 8: {batch_vps:.0f}; one plane in flight: {plane_vps:.0f}; "
+              f"torch backend: {torch_vps:.0f}; cuda: {cuda_vps}), reference {1 / ref_spv:.3f} vox/s, "
               f"speedup {fast_vps * ref_spv:.0f}x, roofline {roof_vps:.0f} vox/s ({100 * fast_vps / roof_vps:.1f} %)", flush=True)
     points = []
     for side in sizes:

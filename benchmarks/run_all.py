@@ -27,6 +27,9 @@ def table(sampler: dict, md: dict) -> str:
         cfg = m["config"]
         label = f"{name} ({cfg['layers']}x{cfg['filters']}, {cfg['activation']})"
         rows.append(f"| fast sampler, {label} | {m['voxels_per_second']:.0f} voxels/s (8 boxes at once: {m['voxels_per_second_batch8']:.0f}) | |")
+        cuda = f"{m['voxels_per_second_cuda']:.0f} voxels/s" if m.get("voxels_per_second_cuda") else "no GPU on this machine"
+        rows.append(f"| fast sampler, {label}, variants | one plane in flight (2D wavefront): {m['voxels_per_second_one_plane_in_flight']:.0f}; "
+                    f"torch backend on the CPU (the GPU code path): {m['voxels_per_second_torch_backend_cpu']:.0f}; CUDA: {cuda} | |")
         rows.append(f"| reference sampler, {label} | {m['reference_voxels_per_second']:.3g} voxels/s | |")
         rows.append(f"| speed-up over reference, {label} | {m['speedup_vs_reference']:.0f}x | >= 1000x: {'reached' if m['speedup_vs_reference'] >= 1000 else 'not reached'} |")
         one, eight = m["roofline_fraction"], m["roofline_fraction_batch8"]

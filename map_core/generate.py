@@ -47,15 +47,34 @@ def sampler_function(name: str):
     raise MapSuiteError(f"unknown sampler {name!r}")
 
 
+def _check_device(device: str, sampler: str) -> str:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise MapSuiteError(f"--device {device!r} is not a torch device (cpu, cuda, cuda:N)") from None
+    if dev.type != "cpu" and sampler != "fast":
+        raise MapSuiteError(f"the {sampler} sampler runs on the CPU only, not on {device}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MapSuiteError(f"--device {device}: this torch build or machine has no CUDA device")
+    return str(dev)
+
+
 def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 1.0, seed: int = 0,
                      boundary: str = "outside", sampler: str = "fast", batch: int = 1,
-                     progress: bool = True, model_sha256: str | None = None) -> Frames:
-    """Generate `n_boxes` boxes of `shape` (Z, Y, X) voxels into the frames file `out_path`."""
+                     progress: bool = True, model_sha256: str | None = None, device: str = "cpu") -> Frames:
+    """Generate `n_boxes` boxes of `shape` (Z, Y, X) voxels into the frames file `out_path`.
+
+    device: where the fast sampler runs ("cpu", "cuda", "cuda:1"); the reference sampler is CPU only.
+    Finished batches are kept under `out_path`.partial/, so an interrupted run resumes where it stopped.
+    """
     out_path = Path(out_path)
     if n_boxes < 1 or batch < 1:
         raise MapSuiteError("n-boxes and batch must be >= 1")
     if temperature < 0:
         raise MapSuiteError(f"temperature must be >= 0, got {temperature}")
+    device = _check_device(device, sampler)
     voxel = model.config.voxel_nm
     job = {"shape": [int(s) for s in shape], "n_boxes": n_boxes, "temperature": temperature, "seed": seed,
            "boundary": boundary, "sampler": sampler, "model_sha256": model_sha256, "voxel_nm": voxel}
@@ -68,13 +87,14 @@ def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 
         partial.mkdir(parents=True)
         write_text_atomic(job_file, json.dumps(job, sort_keys=True))
     sample = sampler_function(sampler)
+    extra = {"device": device} if device != "cpu" else {}  # only the fast sampler runs elsewhere
     for first in range(0, n_boxes, batch):
         count = min(batch, n_boxes - first)
         piece = partial / f"boxes_{first:06d}_{count:06d}.npz"
         if piece.exists():
             continue
         grids, logp = sample(model, shape, n_boxes=count, temperature=temperature, seed=seed, boundary=boundary,
-                             progress=progress, first_box=first)
+                             progress=progress, first_box=first, **extra)
         with atomic_path(piece) as tmp:
             np.savez(tmp, grids=grids.numpy(), log_prob=logp.numpy())
     pieces = sorted(partial.glob("boxes_*.npz"))

@@ -108,12 +108,13 @@ class _Weights:
 
 def sample_fast(model: PixelCNN3D, shape, n_boxes: int = 1, temperature: float = 1.0, seed: int = 0,
                 boundary="outside", fixed=None, dtype=torch.float32, progress: bool = False, first_box: int = 0,
-                device="cpu", backend: str | None = None, max_planes: int | None = None):
+                device="cpu", backend: str | None = None, max_planes: int | None = None, memory_mb: float = 1024):
     """Generate `n_boxes` boxes of `shape` (Z, Y, X) voxels; arguments and result as `sample_reference`.
 
     device: torch device the network runs on ("cpu", "cuda", ...); backend: "numpy" (CPU only) or
     "torch"; default numpy on the CPU, torch elsewhere. max_planes: cap on the planes generated at
-    once (memory; None: as many as the wavefront allows).
+    once; None: as many as the wavefront allows while its storage stays under `memory_mb` MiB
+    (fewer planes in flight only means smaller batches per step; the result is the same).
     Returns (grids (B, Z, Y, X) uint8, log_prob (B,) float64 nats of the sampled voxels), on the CPU.
     Runs torch on one thread: the work comes in calls far too small to share between cores.
     """
@@ -126,12 +127,12 @@ def sample_fast(model: PixelCNN3D, shape, n_boxes: int = 1, temperature: float =
     try:
         with torch.no_grad():
             return _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, progress, first_box,
-                                _Backend(backend, dtype, device), max_planes)
+                                _Backend(backend, dtype, device), max_planes, memory_mb)
     finally:
         torch.set_num_threads(threads)
 
 
-def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, progress, first_box, be, max_planes):
+def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, progress, first_box, be, max_planes, memory_mb):
     model = eval_copy(model, be.dtype)
     config = model.config
     n_cls, n_layers, act = config.n_classes, config.layers, config.activation
@@ -145,13 +146,16 @@ def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, prog
         return canvas.box_view(canvas.values).to(torch.uint8).clone(), torch.zeros(bsz, dtype=torch.float64)
     planes = int(free_planes[-1]) + 1  # planes after the last free voxel are never needed
     wf = Wavefront(planes, yc, xc, n_layers, config.kernel, max_planes)
+    width = 2 * config.filters if act == "gated" else config.filters
+    slot_bytes = bsz * (n_cls + config.filters * (3 * n_layers - 2) + 2 * width * n_layers) * torch.finfo(be.dtype).bits // 8
+    while max_planes is None and wf.in_flight > 1 and wf.n_slots * slot_bytes > memory_mb * 2**20:
+        wf = Wavefront(planes, yc, xc, n_layers, config.kernel, wf.in_flight - 1)
     w = _Weights(model, be)
     if be.numpy:
         values, free, u = canvas.values.numpy(), canvas.free.numpy(), u.numpy()
     else:
         values, free, u = canvas.values.to(be.device), canvas.free.to(be.device), u.to(be.device)
     eye = be.array(torch.eye(n_cls))
-    width = w.v[0].shape[1]
     filters = config.filters
     # ring storage, (B, slots, channels): one-hot input; per layer the horizontal output, the
     # activated vertical and depth stacks (inputs of the next layer), and the accumulated links

@@ -65,8 +65,8 @@ class Wavefront:
         self.Dz = self.R * self.S + self.R + 1
         if max_planes is not None:
             self.Dz = max(self.Dz, math.ceil((self.q_max + 1) / max(1, max_planes)))
-        in_flight = math.ceil((self.q_max + 1) / self.Dz)
-        self.P = in_flight + 2 * r + 2  # a slot is reused only after every reader of its plane is done
+        self.in_flight = math.ceil((self.q_max + 1) / self.Dz)  # planes generated at once, at most
+        self.P = self.in_flight + 2 * r + 2  # a slot is reused only after every reader of its plane is done
         self.PAD = self.R + r + 1
         self.Yp, self.Xp = rows + 2 * self.PAD, cols + 2 * self.PAD
         self.plane_slots = self.Yp * self.Xp

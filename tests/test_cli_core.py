@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from map_core.frames import load_frames, save_frames
 from validation.cli import main
@@ -86,6 +87,8 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, lattice_file):
     cases = [
         (["generate", "--model", str(not_ckpt), "--out", str(tmp_path / "x.npz")], "not_a_model.pt"),
         (["generate", "--model", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x.npz")], "missing.pt"),
+        (["generate", "--model", str(model), "--device", "bogus", "--out", str(tmp_path / "x.npz")], "not a torch device"),
+        (["generate", "--model", str(model), "--device", "cuda", "--sampler", "reference", "--out", str(tmp_path / "x.npz")], "CPU only"),
         (["train", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "y.pt")], "missing.npz"),
         (["train", "--data", str(lattice_file), "--out", str(tmp_path / "y.pt"), "--crop", "500"], "smaller than the crop"),
         (["train", "--data", str(lattice_file), "--out", str(model), "--voxel", "0.03", "--resume"], "voxel size mismatch"),
@@ -95,7 +98,11 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, lattice_file):
         assert result.returncode == 2, (args, result.stderr)
         lines = [ln for ln in result.stderr.strip().splitlines() if ln]
         assert len(lines) == 1 and expect in lines[0], result.stderr
+    if not torch.cuda.is_available():
+        result = run_cli("generate", "--model", str(model), "--device", "cuda", "--out", str(tmp_path / "x.npz"))
+        assert result.returncode == 2 and "no CUDA device" in result.stderr.strip().splitlines()[-1], result.stderr
     assert not (tmp_path / "x.npz").exists() and not (tmp_path / "y.pt").exists()
+    assert not (tmp_path / "x.npz.partial").exists()
     # generated boxes carry their voxel size: a model of another voxel size refuses them
     boxes = tmp_path / "boxes.npz"
     main(["generate", "--model", str(model), "--shape", "9", "9", "9", "--out", str(boxes), "--no-progress"])

@@ -14,6 +14,7 @@ def add_arguments(p) -> None:
     p.add_argument("--sampler", choices=["fast", "reference"], default="fast",
                    help="fast: cached exact sampler (default); reference: slow window-per-voxel sampler, same result")
     p.add_argument("--batch", type=int, default=1, help="boxes generated together (each batch is kept on disk)")
+    p.add_argument("--device", default="cpu", help="where the fast sampler runs: cpu (default), cuda, cuda:N")
     p.add_argument("--out", required=True, help="frames file to write (.npz)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-progress", action="store_true")
@@ -37,7 +38,8 @@ def run(args) -> int:
         raise MapSuiteError(f"--shape must be positive, got {args.shape}")
     model, _ = load_model(args.model)
     frames = generate_to_file(model, args.out, args.shape, args.n_boxes, args.temperature, args.seed, args.boundary,
-                              args.sampler, args.batch, progress=not args.no_progress, model_sha256=sha256_file(args.model))
+                              args.sampler, args.batch, progress=not args.no_progress, model_sha256=sha256_file(args.model),
+                              device=args.device)
     defects = frames.meta["defects"]
     mols = sum(d["molecules"] for d in defects)
     orphans = sum(d["orphans"] for d in defects)
