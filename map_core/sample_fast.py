@@ -184,23 +184,17 @@ def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, prog
     if progress:
         from tqdm import tqdm
         steps = tqdm(steps, desc="generate (fast)", unit="step", mininterval=1.0)
-    r = wf.r
     for t in steps:
         if t % wf.Dz == 0 and t // wf.Dz < planes:
             start_plane(t // wf.Dz)
         s = wf.step(t)
         if s is None:
             continue
-        n = len(s.cur)
+        n = s.v_at.shape[1]
         if len(s.hcur):
-            _horizontal_and_sample(be, w, act, wf, s, hot, h_out, links, values, free, u, eye, temperature, logp_total)
-        # per layer l (reach o): vertical stack at the cursor moved o columns back, depth stack
-        # o rows and columns back; slots of each in (L, n) arrays
-        o = (np.arange(n_layers) * r + r)[:, None]
-        v_at, d_at = s.cur - o, s.cur - o * (wf.Xp + 1)
-        v_at, v_below, v_win = be.index(v_at), be.index(v_at + wf.Xp), be.index(v_at[:, :, None] + wf.vwin)
-        d_win, d_next = be.index(s.dwin - o[:, :, None] * (wf.Xp + 1)), be.index(d_at + s.dnext)
-        d_at = be.index(d_at)
+            _horizontal_and_sample(be, w, act, s, hot, h_out, links, values, free, u, eye, temperature, logp_total)
+        v_at, v_below, v_win = be.index(s.v_at), be.index(s.v_below), be.index(s.v_win)
+        d_at, d_next, d_win = be.index(s.d_at), be.index(s.d_next), be.index(s.d_win)
         vmask, dmask = be.mask(s.vmask), be.mask(s.dmask)
         v_in = d_in = hot
         for l in range(n_layers):
@@ -217,15 +211,15 @@ def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, prog
     return grids, torch.as_tensor(logp_total, dtype=torch.float64).cpu()
 
 
-def _horizontal_and_sample(be, w, act, wf, s, hot, h_out, links, values, free, u, eye, temperature, logp_total):
+def _horizontal_and_sample(be, w, act, s, hot, h_out, links, values, free, u, eye, temperature, logp_total):
     """Horizontal stack, head and sampling of the step's voxels (z, y, x) = (s.hz, s.hy, s.hx)."""
     idx = be.index
     bsz, m = hot.shape[0], len(s.hcur)
     hcur = idx(s.hcur)
     g = None
     width = w.h[0].shape[1]
-    win = be.take(hot, idx(s.hcur[:, None] + wf.hwin0))
-    h_win = idx(s.hcur[:, None] + wf.hwin)
+    win = be.take(hot, idx(s.h_win0))
+    h_win = idx(s.h_win)
     for l in range(len(w.h)):
         pre = (win.reshape(bsz * m, -1) @ w.h[l]).reshape(bsz, m, -1) + be.take(links[l], hcur)[..., :width]
         out = (be.act(act, pre).reshape(bsz * m, -1) @ w.out[l] + w.out_bias[l]).reshape(bsz, m, -1)

@@ -18,9 +18,10 @@ one batch: about min(Y, X / S) rows in each of up to (Y S + X) / Dz planes. A la
 also exact (planes overlap less, and fewer are held in memory): `max_planes` caps the overlap.
 
 Cursors run over an extended plane of (Y + R) x (X + R) so that the lagging stacks reach the last
-rows and columns; work outside the canvas is computed on zero-padded storage and masked to zero.
-Storage is a ring of P planes of (Y + 2 PAD) x (X + 2 PAD) slots: flat slot index
-((z mod P) Yp + y + PAD) Xp + x + PAD.
+rows and columns. Storage is a ring of P planes of (Y + 2 PAD) x (X + 2 PAD) slots, flat slot
+index ((z mod P) Yp + y + PAD) Xp + x + PAD, with PAD = r + 1 zero slots around the canvas (the
+zero padding of the full network). Work that falls outside the canvas reads and writes the
+centre of one extra, all-zero plane (the dump) and is masked to zero, so the dump stays zero.
 """
 
 from __future__ import annotations
@@ -33,20 +34,27 @@ import numpy as np
 
 @dataclass
 class Step:
-    """Index arrays of one time step (numpy int64 unless noted; n cursors, m of them real voxels).
+    """Index arrays of one time step (numpy int64 unless noted; n cursors, m of them canvas voxels).
 
-    cur (n,) slots of the cursors; dnext (n,) slot offset from a cursor's plane to the next plane;
-    dwin (n, (r+1) k^2) slots of the depth window at the cursor; vmask, dmask (L, n) bool: the
-    vertical / depth work of layer l at this cursor lies on the canvas; hcur (m,) slots of the
-    cursors that are voxels of the canvas, hz, hy, hx (m,) their canvas coordinates.
+    Per layer l, (L, n, ...): v_at slots of the vertical stack's outputs, v_below the slots one row
+    down (its link to the horizontal stack), v_win its input windows (r+1 rows x k columns);
+    d_at, d_next, d_win the same for the depth stack (link slots in the next plane, windows of
+    r+1 planes x k x k); vmask, dmask (L, n) bool: that work lies on the canvas (else its slots
+    are the dump). hcur (m,) slots of the voxels, h_win0 / h_win (m, r+1) the horizontal windows
+    of the first / later layers, hz, hy, hx (m,) the voxels' canvas coordinates.
     """
 
-    cur: np.ndarray
-    dnext: np.ndarray
-    dwin: np.ndarray
+    v_at: np.ndarray
+    v_below: np.ndarray
+    v_win: np.ndarray
+    d_at: np.ndarray
+    d_next: np.ndarray
+    d_win: np.ndarray
     vmask: np.ndarray
     dmask: np.ndarray
     hcur: np.ndarray
+    h_win0: np.ndarray
+    h_win: np.ndarray
     hz: np.ndarray
     hy: np.ndarray
     hx: np.ndarray
@@ -67,10 +75,11 @@ class Wavefront:
             self.Dz = max(self.Dz, math.ceil((self.q_max + 1) / max(1, max_planes)))
         self.in_flight = math.ceil((self.q_max + 1) / self.Dz)  # planes generated at once, at most
         self.P = self.in_flight + 2 * r + 2  # a slot is reused only after every reader of its plane is done
-        self.PAD = self.R + r + 1
+        self.PAD = r + 1
         self.Yp, self.Xp = rows + 2 * self.PAD, cols + 2 * self.PAD
         self.plane_slots = self.Yp * self.Xp
-        self.n_slots = self.P * self.plane_slots
+        self.dump = self.P * self.plane_slots + (self.Yp // 2) * self.Xp + self.Xp // 2
+        self.n_slots = (self.P + 1) * self.plane_slots  # the ring and the dump plane
         self.n_steps = (planes - 1) * self.Dz + self.q_max + 1
         # cursors (y, x) of each in-plane offset q = y S + x
         self._diag = []
@@ -109,12 +118,20 @@ class Wavefront:
         base = self.plane_offset(cz)
         cur = base + (cy + self.PAD) * self.Xp + cx + self.PAD
         r = self.r
-        planes = self.plane_offset(cz[:, None] + np.arange(-r, 1)) - base[:, None]  # (n, r+1)
-        dwin = (cur[:, None, None] + planes[:, :, None] + self._dwin_plane).reshape(len(cur), -1)
-        o = (np.arange(self.layers) + 1)[:, None] * r
+        o = (np.arange(self.layers) + 1)[:, None] * r  # (L, 1) reach of each layer
         xin = (cx - o >= 0) & (cx - o < self.X)
         vmask = xin & (cy < self.Y)
         dmask = xin & (cy - o >= 0) & (cy - o < self.Y)
+        v_at = np.where(vmask, cur - o, self.dump)
+        v_below = np.where(vmask, v_at + self.Xp, self.dump)
+        v_win = v_at[:, :, None] + self.vwin
+        d_at = np.where(dmask, cur - o * (self.Xp + 1), self.dump)
+        d_next = np.where(dmask, d_at + self.plane_offset(cz + 1) - base, self.dump)
+        planes = self.plane_offset(cz[:, None] + np.arange(-r, 1)) - base[:, None]  # (n, r+1) ring offsets
+        d_win = np.where(dmask[:, :, None, None], planes[:, :, None] + self._dwin_plane, self._dwin_plane)
+        d_win = (d_at[:, :, None, None] + d_win).reshape(self.layers, len(cur), -1)
         real = (cy < self.Y) & (cx < self.X)
-        return Step(cur=cur, dnext=self.plane_offset(cz + 1) - base, dwin=dwin, vmask=vmask, dmask=dmask,
-                    hcur=cur[real], hz=cz[real], hy=cy[real], hx=cx[real])
+        hcur = cur[real]
+        return Step(v_at=v_at, v_below=v_below, v_win=v_win, d_at=d_at, d_next=d_next, d_win=d_win,
+                    vmask=vmask, dmask=dmask, hcur=hcur, h_win0=hcur[:, None] + self.hwin0,
+                    h_win=hcur[:, None] + self.hwin, hz=cz[real], hy=cy[real], hx=cx[real])
