@@ -116,7 +116,8 @@ def sample_fast(model: PixelCNN3D, shape, n_boxes: int = 1, temperature: float =
     once; None: as many as the wavefront allows while its storage stays under `memory_mb` MiB
     (fewer planes in flight only means smaller batches per step; the result is the same).
     Returns (grids (B, Z, Y, X) uint8, log_prob (B,) float64 nats of the sampled voxels), on the CPU.
-    Runs torch on one thread: the work comes in calls far too small to share between cores.
+    Sets torch to one thread while it runs: the work comes in calls far too small to share
+    between cores (numpy's BLAS may still use a second thread for the largest batches).
     """
     device = torch.device(device)
     backend = backend or ("numpy" if device.type == "cpu" else "torch")

@@ -65,7 +65,7 @@ class Wavefront:
 
     def __init__(self, planes: int, rows: int, cols: int, layers: int, kernel: int, max_planes: int | None = None):
         r = kernel // 2
-        self.r, self.k, self.layers = r, kernel, layers
+        self.r, self.layers = r, layers
         self.R = layers * r
         self.S = self.R + 1
         self.Z, self.Y, self.X = planes, rows, cols
@@ -86,14 +86,12 @@ class Wavefront:
         for q in range(self.q_max + 1):
             y = np.arange(max(0, -(-(q - cols - self.R + 1) // self.S)), min(rows + self.R - 1, q // self.S) + 1)
             self._diag.append((y, q - y * self.S))
-        k = kernel
         rr, cc = np.meshgrid(np.arange(-r, 1), np.arange(-r, r + 1), indexing="ij")
         self.vwin = (rr * self.Xp + cc).ravel()  # vertical window: rows y-r..y, cols c-r..c+r
         dy, dx = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1), indexing="ij")
         self._dwin_plane = (dy * self.Xp + dx).ravel()  # k^2 offsets within one plane
         self.hwin0 = np.arange(-r - 1, 0)  # first layer's horizontal window: columns x-r-1..x-1
         self.hwin = np.arange(-r, 1)  # later layers: columns x-r..x
-        self._ks = k
 
     def plane_offset(self, z) -> np.ndarray:
         """Slot of (z, -PAD, -PAD), for integer z or an array of them (negative planes wrap)."""
@@ -102,9 +100,6 @@ class Wavefront:
     def plane_slice(self, z: int) -> slice:
         start = int(self.plane_offset(z))
         return slice(start, start + self.plane_slots)
-
-    def slot(self, z, y, x) -> np.ndarray:
-        return self.plane_offset(z) + (np.asarray(y) + self.PAD) * self.Xp + np.asarray(x) + self.PAD
 
     def step(self, t: int) -> Step | None:
         """The cursors of time step t, or None if there are none."""
