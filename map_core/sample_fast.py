@@ -146,11 +146,10 @@ def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, prog
     if len(free_planes) == 0:  # everything given: nothing to sample
         return canvas.box_view(canvas.values).to(torch.uint8).clone(), torch.zeros(bsz, dtype=torch.float64)
     planes = int(free_planes[-1]) + 1  # planes after the last free voxel are never needed
-    wf = Wavefront(planes, yc, xc, n_layers, config.kernel, max_planes)
     width = 2 * config.filters if act == "gated" else config.filters
     slot_bytes = bsz * (n_cls + config.filters * (3 * n_layers - 2) + 2 * width * n_layers) * torch.finfo(be.dtype).bits // 8
-    while max_planes is None and wf.in_flight > 1 and wf.n_slots * slot_bytes > memory_mb * 2**20:
-        wf = Wavefront(planes, yc, xc, n_layers, config.kernel, wf.in_flight - 1)
+    max_slots = int(memory_mb * 2**20 // slot_bytes) if max_planes is None else None
+    wf = Wavefront(planes, yc, xc, n_layers, config.kernel, max_planes, max_slots)
     w = _Weights(model, be)
     if be.numpy:
         values, free, u = canvas.values.numpy(), canvas.free.numpy(), u.numpy()

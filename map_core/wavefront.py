@@ -63,7 +63,10 @@ class Step:
 class Wavefront:
     """Schedule for a canvas of (planes, rows, cols) voxels and a model of `layers` layers, kernel k."""
 
-    def __init__(self, planes: int, rows: int, cols: int, layers: int, kernel: int, max_planes: int | None = None):
+    def __init__(self, planes: int, rows: int, cols: int, layers: int, kernel: int, max_planes: int | None = None,
+                 max_slots: int | None = None):
+        """max_planes: cap on planes in flight; max_slots: cap on storage slots (ring and dump plane),
+        met by holding fewer planes in flight, down to one (which it may still exceed)."""
         r = kernel // 2
         self.r, self.layers = r, layers
         self.R = layers * r
@@ -71,13 +74,16 @@ class Wavefront:
         self.Z, self.Y, self.X = planes, rows, cols
         self.q_max = (rows + self.R - 1) * self.S + cols + self.R - 1  # last cursor offset within a plane
         self.Dz = self.R * self.S + self.R + 1
+        self.PAD = r + 1
+        self.Yp, self.Xp = rows + 2 * self.PAD, cols + 2 * self.PAD
+        self.plane_slots = self.Yp * self.Xp
+        if max_slots is not None:  # storage is (in flight + 2r + 3) planes, see P and n_slots below
+            fit = max(1, max_slots // self.plane_slots - 2 * r - 3)
+            max_planes = fit if max_planes is None else min(max_planes, fit)
         if max_planes is not None:
             self.Dz = max(self.Dz, math.ceil((self.q_max + 1) / max(1, max_planes)))
         self.in_flight = math.ceil((self.q_max + 1) / self.Dz)  # planes generated at once, at most
         self.P = self.in_flight + 2 * r + 2  # a slot is reused only after every reader of its plane is done
-        self.PAD = r + 1
-        self.Yp, self.Xp = rows + 2 * self.PAD, cols + 2 * self.PAD
-        self.plane_slots = self.Yp * self.Xp
         self.dump = self.P * self.plane_slots + (self.Yp // 2) * self.Xp + self.Xp // 2
         self.n_slots = (self.P + 1) * self.plane_slots  # the ring and the dump plane
         self.n_steps = (planes - 1) * self.Dz + self.q_max + 1

@@ -92,6 +92,8 @@ def test_wavefront_visits_every_voxel_once_and_batches_only_voxels_that_cannot_s
                 if a != b and np.all(d >= 0) and np.all(d < field.shape):
                     assert not field[tuple(d)], f"{b} is in the receptive field of {a}, same step {t}"
     assert seen == {(z, y, x) for z in range(shape[0]) for y in range(shape[1]) for x in range(shape[2])}
+    smaller = Wavefront(*shape, layers, kernel, max_planes, max_slots=wf.n_slots - 1)  # a storage cap holds fewer planes
+    assert smaller.n_slots <= wf.n_slots - 1 or smaller.in_flight == 1
 
 
 def test_sampler_leaves_the_callers_model_alone():
