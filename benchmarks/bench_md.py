@@ -17,15 +17,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from map_core.atomic import write_text_atomic
-from map_core.model import ModelConfig, PixelCNN3D
-from map_core.sample_fast import sample_fast
-from validation.md_engine import Engine
-from validation.md_settings import MDSettings
-from validation.water_box import make_water_box
-from validation.water_model import with_m_sites
-
-from .machine import machine_info
+from benchmarks.machine import machine_info
+from map_core.files import write_text_atomic
+from map_core.model.checkpoint import load_model
+from map_core.model.default import default_model_path
+from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from map_core.sampling.fast import sample_fast
+from validation.md.boxes import make_water_box
+from validation.md.engine import Engine
+from validation.md.settings import MDSettings
+from validation.md.water_model import with_m_sites
 
 RESULTS = Path(__file__).parent / "results"
 EQUILIBRATION_PS = 125.0  # seed 000: NPT 125 ps before production, the MD cost of one fresh box
@@ -72,8 +73,6 @@ def run(n_waters: int = 343, quick: bool = False) -> dict:
     for name, kw in cases.items():
         results["throughput"][name] = ns_per_day(n_waters, max(20, int(steps[name] * scale)), **kw)
         print(f"{name}: {results['throughput'][name]['ns_per_day']:.2f} ns/day", flush=True)
-    from map_core.default_model import default_model_path
-    from map_core.checkpoint import load_model
 
     shipped = load_model(default_model_path())[0].config  # the shipped model's size and voxel
     map_cost = map_box_seconds(n_waters, shipped.voxel_nm, shipped)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -17,12 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from map_core.atomic import write_text_atomic
-from map_core.model import ModelConfig, PixelCNN3D
-from map_core.sample_fast import sample_fast
-from map_core.sample_reference import sample_reference
-
-from .machine import machine_info
+from benchmarks.machine import machine_info
+from map_core.files import write_text_atomic
+from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from map_core.sampling.fast import sample_fast
+from map_core.sampling.reference import sample_reference
 
 RESULTS = Path(__file__).parent / "results"
 PAPER = ModelConfig(layers=20, filters=20, kernel=3, activation="relu", dropout=0.21)  # seed 000
@@ -112,7 +112,6 @@ def peak_rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-    import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from map_core.atomic import write_text_atomic
+from map_core.files import write_text_atomic
 
 from . import bench_md, bench_sampler
 

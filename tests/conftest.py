@@ -1,10 +1,13 @@
-import sys
+# tests/ has no __init__.py, so pytest (default import mode) puts this folder on sys.path before it
+# imports this file: the helper modules `waters` and `gate_helpers` import by their plain names.
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from waters import water_lattice
 
-sys.path.insert(0, str(Path(__file__).parent))
+from map_core.atoms.frames import Frames, load_frames, save_frames
 
 DATA = Path(__file__).parent / "data"
 
@@ -23,18 +26,12 @@ def one_thread():
 @pytest.fixture(scope="session")
 def md_frames():
     """A few frames of real q-TIP4P/F MD water (216 molecules), made by `map-suite simulate` (see tests/data/README.md)."""
-    from map_core.frames import load_frames
     return load_frames(DATA / "water_md_small.npz")
 
 
 @pytest.fixture
 def lattice_file(tmp_path):
     """A frames file of 4 boxes of jittered-lattice waters (64 molecules, 1.24 nm box)."""
-    import numpy as np
-
-    from map_core.frames import Frames, save_frames
-    from waters import water_lattice
-
     rng = np.random.default_rng(0)
     parts = [water_lattice(4, 0.31, rng, 0.03) for _ in range(4)]
     path = tmp_path / "lattice.npz"

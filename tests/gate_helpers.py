@@ -4,7 +4,11 @@ from pathlib import Path
 
 import numpy as np
 
-from validation.gate_calibrate import marginal_model
+from map_core.files import sha256_file
+from map_core.model.checkpoint import load_checkpoint, save_checkpoint
+from map_core.model.default import default_model_path
+from map_core.training import crops
+from validation.gate.calibrate import marginal_model
 
 __all__ = ["DATA", "VOXEL", "class_frequencies", "marginal_model", "save_model"]
 
@@ -12,9 +16,6 @@ DATA = Path(__file__).parent / "data" / "water_md_small.npz"
 
 
 def _shipped_voxel() -> float:
-    from map_core.checkpoint import load_checkpoint
-    from map_core.default_model import default_model_path
-
     return float(load_checkpoint(default_model_path())["config"]["voxel_nm"])
 
 
@@ -25,17 +26,12 @@ VOXEL = _shipped_voxel()
 
 def class_frequencies(frames, voxel: float) -> np.ndarray:
     """(3,) fraction of empty, O and H voxels of all the voxelised frames."""
-    from map_core import data
-
-    grids = data.voxelise(frames, voxel)
-    return data.class_frequencies(grids, range(len(grids)), 3)
+    grids = crops.voxelise(frames, voxel)
+    return crops.class_frequencies(grids, range(len(grids)), 3)
 
 
 def save_model(path, model, data=DATA) -> Path:
     """Save `model` as a checkpoint whose provenance names `data` as its training data."""
-    from map_core.checkpoint import save_checkpoint
-    from map_core.data import sha256_file
-
     save_checkpoint(path, model, {"data_path": str(data), "data_sha256": sha256_file(data), "steps": 0, "seed": 0,
                                   "settings": {"test_fraction": 0.2}})
     return Path(path)

@@ -9,9 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from map_core.frames import load_frames, save_frames
-from validation.cli import main
-
+import map_core.sampling.generate as gen
+from map_core.atoms.frames import load_frames, save_frames
+from map_core.files import sha256_file
+from map_core.model.checkpoint import load_model
+from map_core.sampling.generate import generate_to_file
+from map_core.sampling.reference import sample_reference
+from validation.cli.main import main
 
 
 def test_train_generate_evaluate(tmp_path, lattice_file, capsys):
@@ -44,9 +48,6 @@ def test_generate_resumes_from_finished_batches(tmp_path, lattice_file):
     assert main(common + ["--n-boxes", "3", "--batch", "1"]) == 0
     reference = load_frames(out, allow_empty_frames=True).extra["grids"]
     # an interrupted run left box 0 and 1 finished; the rerun keeps them and makes only box 2
-    from map_core.checkpoint import load_model
-    from map_core.generate import generate_to_file
-    from map_core.data import sha256_file
 
     partial = out.with_name(out.name + ".partial")
     out.unlink()
@@ -54,13 +55,11 @@ def test_generate_resumes_from_finished_batches(tmp_path, lattice_file):
     calls = []
 
     def interrupted(*a, **k):  # the real sampler, with a Ctrl-C arriving before the third box
-        from map_core.sample_reference import sample_reference
         if len(calls) == 2:
             raise KeyboardInterrupt
         calls.append(k["first_box"])
         return sample_reference(*a, **k)
 
-    import map_core.generate as gen
     real = gen.sampler_function
     gen.sampler_function = lambda name: interrupted
     try:

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from validation.cli import main
+from validation.cli.main import main
 
 TINY = ["--size", "12", "--n-data", "10", "--n-generate", "4", "--steps", "20", "--layers", "1", "--filters", "4",
         "--crop", "8", "--batch", "4", "--quiet"]

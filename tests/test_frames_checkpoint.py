@@ -6,13 +6,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
-from map_core.checkpoint import check_voxel_size, load_checkpoint, load_model, save_checkpoint
-from map_core.errors import MapSuiteError
-from map_core.frames import Frames, load_frames, save_frames
-from map_core.model import ModelConfig, PixelCNN3D
-
 from waters import water_lattice
+
+from map_core.atoms.frames import Frames, load_frames, save_frames
+from map_core.errors import MapSuiteError
+from map_core.model.checkpoint import check_voxel_size, load_checkpoint, load_model, save_checkpoint
+from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 
 
 def lattice_frames(n_frames=2, seed=0):

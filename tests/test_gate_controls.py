@@ -10,15 +10,23 @@ frequencies). The end-to-end run of the whole gate is in tests/test_report.py.
 
 import numpy as np
 import pytest
-
 from gate_helpers import DATA, VOXEL, class_frequencies, marginal_model
-from map_core.frames import load_frames
-from map_core.model import ModelConfig
-from validation.gate_boxes import BoxGeometry, box_geometry, decode_grids, ideal_gas_grids, region_frames, sample_boxes, window_grids
-from validation.gate_checks import verdict
-from validation.gate_classifier import classifier_test, molecule_features
-from validation.gate_profile import load_profile
-from validation.gate_structure import STRUCTURE_CHECKS, measure_structure, structure_checks, structure_values
+
+from map_core.atoms.frames import load_frames
+from map_core.model.pixelcnn import ModelConfig
+from validation.gate.boxes import (
+    BoxGeometry,
+    box_geometry,
+    decode_grids,
+    ideal_gas_grids,
+    region_frames,
+    sample_boxes,
+    window_grids,
+)
+from validation.gate.checks import verdict
+from validation.gate.classifier import classifier_test, molecule_features
+from validation.gate.profile import load_profile
+from validation.gate.structure import STRUCTURE_CHECKS, measure_structure, structure_checks, structure_values
 
 SMOKE = load_profile("smoke")
 SMALL = ModelConfig(layers=1, filters=4, dropout=0.0, voxel_nm=VOXEL)  # receptive field far below the burn-in; cheap to sample

@@ -4,11 +4,11 @@ thresholds); a box with too few molecules, as broken models produce, fails."""
 
 import numpy as np
 import pytest
-
 from gate_helpers import DATA, VOXEL
-from map_core.frames import load_frames
-from validation.gate_md import MD_CHECKS, WINDOW_MARGIN_NM, md_checks, run_methods, seed_box, window_seed_box
-from validation.gate_profile import load_profile
+
+from map_core.atoms.frames import load_frames
+from validation.gate.md import MD_CHECKS, WINDOW_MARGIN_NM, md_checks, run_methods, seed_box, window_seed_box
+from validation.gate.profile import load_profile
 
 SMOKE = load_profile("smoke")
 THRESHOLDS = {**SMOKE["thresholds"], "md_tolerance": SMOKE["thresholds.md_tolerance"]}

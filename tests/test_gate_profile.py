@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from gate_helpers import DATA, marginal_model, save_model
+
+from map_core.atoms.frames import load_frames, save_frames
 from map_core.errors import MapSuiteError
-from map_core.frames import load_frames, save_frames
-from map_core.model import ModelConfig
-from validation.cli import main
-from validation.gate_profile import SHIPPED, load_profile, shipped_path
+from map_core.model.pixelcnn import ModelConfig
+from validation.cli.main import main
+from validation.gate.profile import SHIPPED, load_profile, shipped_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ModelConfig(layers=1, filters=2, dropout=0.0)

@@ -8,13 +8,13 @@ import openmm
 import pytest
 
 from map_core.errors import MapSuiteError
-from validation.md_engine import Engine, make_integrator
-from validation.md_files import DcdWriter, dcd_frame_count, read_dcd, read_state_log, truncate_to
-from validation.md_platform import pick_platform
-from validation.md_run import load_checkpoint, rescale_molecules, run_md
-from validation.md_settings import MDSettings
-from validation.water_box import make_water_box, water_topology
-from validation.water_model import with_m_sites
+from validation.md.boxes import make_water_box, water_topology
+from validation.md.engine import Engine, make_integrator
+from validation.md.files import DcdWriter, dcd_frame_count, read_dcd, read_state_log, truncate_to
+from validation.md.platform import pick_platform
+from validation.md.run import load_md_checkpoint, rescale_molecules, run_md
+from validation.md.settings import MDSettings
+from validation.md.water_model import with_m_sites
 
 N = 30
 
@@ -66,7 +66,7 @@ def test_resume_after_interruption_continues_without_redoing_work(tmp_path, box3
         run_md(positions, box, settings, tmp_path, progress=False, on_checkpoint=stop_in_nvt)
     frames_before = read_dcd(tmp_path / "traj_nvt.dcd")[0]
     assert len(frames_before) == 4
-    assert load_checkpoint(tmp_path / "checkpoint.npz")["progress"]["step"] == 200
+    assert load_md_checkpoint(tmp_path / "checkpoint.npz")["progress"]["step"] == 200
     calls = []
     summary = run_md(positions, box, settings, tmp_path, progress=False,
                      on_checkpoint=lambda *a: calls.append(a))
@@ -84,7 +84,7 @@ def test_rows_written_after_the_last_checkpoint_are_cut_on_resume(tmp_path, box3
     settings = quick(nvt_ps=0.0, npt_ps=0.1, chunk_ps=0.1, report_ps=0.025)
     run_md(positions, box, settings, tmp_path, progress=False)
     log = (tmp_path / "state_log.csv").read_text().splitlines()
-    assert load_checkpoint(tmp_path / "checkpoint.npz")["progress"]["stage"] == "done"
+    assert load_md_checkpoint(tmp_path / "checkpoint.npz")["progress"]["stage"] == "done"
     # a kill between a report and the next checkpoint leaves a row the checkpoint does not know
     with open(tmp_path / "state_log.csv", "a") as fh:
         fh.write("npt,999,9.9,1,1,1,1,1,1,1,1\n")
@@ -98,7 +98,7 @@ def test_absurd_time_step_blows_up_with_stage_and_step_and_keeps_last_good_state
     with pytest.raises(MapSuiteError, match=r"nvt stage blew up at step \d+ of 500") as info:
         run_md(positions, box, settings, tmp_path, progress=False)
     assert "last good state" in str(info.value)
-    good = load_checkpoint(tmp_path / "checkpoint.npz")
+    good = load_md_checkpoint(tmp_path / "checkpoint.npz")
     assert np.all(np.isfinite(good["positions"])) and np.all(np.isfinite(good["velocities"]))
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed"
 
@@ -124,7 +124,7 @@ def test_rpmd_run_with_contraction_and_barostat(tmp_path):
                      report_ps=0.01, traj_ps=0.01, chunk_ps=0.01)
     summary = run_md(positions, box, settings, tmp_path, progress=False)
     assert summary["trajectory_beads"] == "one random bead per frame"
-    ckpt = load_checkpoint(tmp_path / "checkpoint.npz")
+    ckpt = load_md_checkpoint(tmp_path / "checkpoint.npz")
     assert ckpt["positions"].shape == (4, 4 * N, 3)
     assert np.abs(ckpt["positions"][1] - ckpt["positions"][0]).max() > 1e-4  # beads have spread
     log = read_state_log(tmp_path / "state_log.csv")

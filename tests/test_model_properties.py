@@ -6,8 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from map_core.model import GatedLayer, ModelConfig, PixelCNN3D, shift
-from map_core.receptive_field import analytic_mask, dependency_mask, receptive_field, structural_mask
+from map_core.model.pixelcnn import GatedLayer, ModelConfig, PixelCNN3D, shift
+from map_core.model.receptive_field import analytic_mask, dependency_mask, receptive_field, structural_mask
 
 configs = st.builds(
     ModelConfig,

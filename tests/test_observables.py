@@ -5,18 +5,17 @@ import math
 import numpy as np
 import pytest
 
+from map_core.atoms.frames import Frames
 from map_core.errors import MapSuiteError
-from map_core.frames import Frames
-from validation.obs_density import compute_density
-from validation.obs_energy import compute_intermolecular_energy
-from validation.obs_frames import crop_frames, molecule_counts, water_molecules
-from validation.obs_geometry import (compute_dipole_magnitudes, compute_dipoles, compute_hoh_angles,
-                                     compute_oh_distances)
-from validation.obs_hbonds import compute_hbonds
-from validation.obs_order import compute_steinhardt, compute_tetrahedral_order
-from validation.obs_rdf import compute_rdf, first_peak
-from validation.stats import block_average
-from validation.water_box import ideal_molecule, make_water_box, random_rotation
+from validation.md.boxes import ideal_molecule, make_water_box, random_rotation
+from validation.md.stats import block_average
+from validation.observables.density import compute_density
+from validation.observables.energy import compute_intermolecular_energy
+from validation.observables.frame_tools import crop_frames, molecule_counts, water_molecules
+from validation.observables.geometry import compute_dipole_magnitudes, compute_dipoles, compute_hoh_angles, compute_oh_distances
+from validation.observables.hbonds import compute_hbonds
+from validation.observables.order import compute_steinhardt, compute_tetrahedral_order
+from validation.observables.rdf import compute_rdf, first_peak
 
 R_EQ, THETA_EQ = 0.09419, math.radians(107.4)
 

@@ -18,15 +18,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from gate_helpers import DATA, VOXEL, class_frequencies, marginal_model, save_model
-from map_core.frames import load_frames
-from map_core.model import ModelConfig
-from validation.cli import main
-from validation.gate_boxes import window_grids
-from validation.gate_inputs import resolve_inputs
-from validation.gate_run import GateSession, write_results
-from validation.report import load_results, render_html, render_report
+
+from map_core.atoms.frames import load_frames
+from map_core.model.pixelcnn import ModelConfig
+from validation.cli.main import main
+from validation.gate.boxes import window_grids
+from validation.gate.inputs import resolve_inputs
+from validation.gate.results import load_results, write_results
+from validation.gate.session import GateSession
+from validation.report.html import render_html, render_report
 
 TINY = ModelConfig(layers=1, filters=4, dropout=0.0, voxel_nm=VOXEL)
 # A pipeline test, not a calibration (tests/test_gate_controls.py and test_gate_md_controls.py

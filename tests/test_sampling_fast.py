@@ -6,13 +6,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from map_core.canvas import halo_for
-from map_core.likelihood import log_prob
-from map_core.model import ModelConfig, PixelCNN3D
-from map_core.receptive_field import analytic_mask, receptive_field
-from map_core.sample_fast import sample_fast
-from map_core.sample_reference import sample_reference
-from map_core.wavefront import Wavefront
+from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from map_core.model.receptive_field import analytic_mask, receptive_field
+from map_core.sampling.canvas import halo_for
+from map_core.sampling.fast import sample_fast
+from map_core.sampling.likelihood import log_prob
+from map_core.sampling.reference import sample_reference
+from map_core.sampling.wavefront import Wavefront
 
 
 @settings(max_examples=20, deadline=None)

@@ -6,12 +6,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from map_core.canvas import halo_for, make_canvas
 from map_core.errors import MapSuiteError
-from map_core.likelihood import log_prob
-from map_core.model import ModelConfig, PixelCNN3D
-from map_core.receptive_field import receptive_field
-from map_core.sample_reference import sample_reference
+from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from map_core.model.receptive_field import receptive_field
+from map_core.sampling.canvas import halo_for, make_canvas
+from map_core.sampling.likelihood import log_prob
+from map_core.sampling.reference import sample_reference
 
 
 def small_model(layers=2, filters=4, kernel=3, activation="gated", seed=0):

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from map_core.frames import load_frames
-from validation.cli import main
-from validation.md_files import read_dcd
-from validation.md_run import load_checkpoint
-from validation.obs_geometry import compute_oh_distances
+from map_core.atoms.frames import load_frames
+from validation.cli.main import main
+from validation.md.files import read_dcd
+from validation.md.run import load_md_checkpoint
+from validation.observables.geometry import compute_oh_distances
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--waters", "30", "--equilibrate-ps", "0.05", "--seed", "3", "--threads", "1", "--quiet"]
@@ -95,7 +95,7 @@ def test_killed_run_resumes_without_redoing_finished_frames(tmp_path):
         while time.time() < deadline:
             ckpt = work / "checkpoint.npz"
             if ckpt.exists():
-                prog = load_checkpoint(ckpt)["progress"]
+                prog = load_md_checkpoint(ckpt)["progress"]
                 if prog["stage"] == "nvt" and prog["step"] >= 1000:  # two frames done
                     break
             if proc.poll() is not None:
@@ -107,7 +107,7 @@ def test_killed_run_resumes_without_redoing_finished_frames(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert not out.exists()
-    done_before = load_checkpoint(work / "checkpoint.npz")["progress"]["step"] // 500
+    done_before = load_md_checkpoint(work / "checkpoint.npz")["progress"]["step"] // 500
     kept = read_dcd(work / "traj_nvt.dcd")[0][:done_before]
     assert 2 <= done_before < 6
     assert main(argv) == 0

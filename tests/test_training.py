@@ -5,15 +5,14 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
-from map_core.checkpoint import load_checkpoint, load_model
-from map_core.data import all_rotations, apply_rotation, seed_rotations
-from map_core.errors import MapSuiteError
-from map_core.frames import Frames, save_frames
-from map_core.model import ModelConfig
-from map_core.train import TrainSettings, train
-
 from waters import water_lattice
+
+from map_core.atoms.frames import Frames, save_frames
+from map_core.errors import MapSuiteError
+from map_core.model.checkpoint import load_checkpoint, load_model
+from map_core.model.pixelcnn import ModelConfig
+from map_core.training.crops import all_rotations, apply_rotation, seed_rotations
+from map_core.training.train import TrainSettings, train
 
 TINY = ModelConfig(layers=2, filters=4, dropout=0.1)
 

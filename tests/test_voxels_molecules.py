@@ -5,13 +5,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
-from map_core.errors import MapSuiteError
-from map_core.molecules import group_waters, repair, water_indices
-from map_core.neighbors import pairs_within
-from map_core.voxels import decode, encode, grid_shape
-
 from waters import water_lattice
+
+import map_core.atoms.neighbors as nb
+from map_core.atoms.molecules import group_waters, repair, water_indices
+from map_core.atoms.neighbors import pairs_within
+from map_core.atoms.voxels import decode, encode, grid_shape
+from map_core.errors import MapSuiteError
 
 boxes = arrays(np.float64, 3, elements=st.floats(0.3, 1.5))
 
@@ -117,7 +117,6 @@ def test_repair_removes_orphans_and_seam_clashes():
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 300), cutoff=st.floats(0.05, 0.3), periodic=st.booleans())
 def test_cell_list_matches_brute_force(seed, n, cutoff, periodic):
-    import map_core.neighbors as nb
     rng = np.random.default_rng(seed)
     box = rng.uniform(0.9, 2.0, 3)
     a, b = rng.uniform(0, 1, (n, 3)) * box, rng.uniform(0, 1, (n + 3, 3)) * box

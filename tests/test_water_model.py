@@ -7,9 +7,8 @@ import openmm
 import pytest
 
 from map_core.errors import MapSuiteError
-from validation.water_box import make_water_box
-from validation.water_model import (GROUP_DIRECT, GROUP_INTRA, GROUP_RECIP, PARAMS, build_system,
-                                    default_cutoff, with_m_sites)
+from validation.md.boxes import make_water_box
+from validation.md.water_model import GROUP_DIRECT, GROUP_INTRA, GROUP_RECIP, PARAMS, build_system, default_cutoff, with_m_sites
 
 KCAL = 4.184
 COULOMB = 138.935456  # kJ mol^-1 nm e^-2

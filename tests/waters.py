@@ -2,19 +2,10 @@
 
 import numpy as np
 
+from validation.md.boxes import random_rotation
+
 R_OH = 0.09419  # nm, q-TIP4P/F r_eq (Habershon et al. 2009)
 THETA = np.deg2rad(107.4)
-
-
-def random_rotation(rng) -> np.ndarray:
-    q = rng.normal(size=4)
-    q /= np.linalg.norm(q)
-    a, b, c, d = q
-    return np.array([
-        [a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
-        [2 * (b * c + a * d), a * a - b * b + c * c - d * d, 2 * (c * d - a * b)],
-        [2 * (b * d - a * c), 2 * (c * d + a * b), a * a - b * b - c * c + d * d],
-    ])
 
 
 def water(o, rng) -> np.ndarray:

@@ -15,6 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from map_core.errors import MapSuiteError
+from validation.gate.cache import default_cache_dir
+from validation.gate.expected import load_expected_failures
+from validation.gate.inputs import resolve_inputs
+from validation.gate.results import write_results
+from validation.gate.session import GateSession
+from validation.report.html import render_report
+
 GATE = pytest.StashKey()
 
 
@@ -28,19 +36,12 @@ def pytest_addoption(parser):
     group.addoption("--gate-seed", type=int, default=None, help="override the profile's seed")
     group.addoption("--expected-failures", default=None,
                     help="TOML file of checks this model is known to fail, per profile (marked xfail; see "
-                         "validation/gate_expected.py); the verdict still counts them")
+                         "validation/gate/expected.py); the verdict still counts them")
 
 
 def pytest_configure(config):
     if config.option.help:
         return
-    from map_core.errors import MapSuiteError
-
-    from validation.gate_cache import default_cache_dir
-    from validation.gate_inputs import resolve_inputs
-    from validation.gate_run import GateSession
-
-    from validation.gate_expected import load_expected_failures
 
     opt = config.option
     try:
@@ -90,8 +91,6 @@ def pytest_sessionfinish(session, exitstatus):
     entry = session.config.stash.get(GATE, None)
     if entry is None or not entry["session"]._groups:
         return
-    from validation.gate_run import write_results
-    from validation.report import render_report
 
     results = entry["session"].results(command="pytest validation " + " ".join(session.config.invocation_params.args))
     results["expected_failures"] = entry["expected"]

@@ -3,7 +3,7 @@
 import pytest
 
 from validation.conftest import run_check
-from validation.gate_markov import MARKOV_CHECKS
+from validation.gate.markov import MARKOV_CHECKS
 
 
 @pytest.mark.parametrize("name", MARKOV_CHECKS)

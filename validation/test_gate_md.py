@@ -4,7 +4,7 @@ seeded from training frames."""
 import pytest
 
 from validation.conftest import run_check
-from validation.gate_md import MD_CHECKS
+from validation.gate.md import MD_CHECKS
 
 
 @pytest.mark.parametrize("name", MD_CHECKS)

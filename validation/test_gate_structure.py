@@ -3,7 +3,7 @@
 import pytest
 
 from validation.conftest import run_check
-from validation.gate_structure import STRUCTURE_CHECKS
+from validation.gate.structure import STRUCTURE_CHECKS
 
 
 @pytest.mark.parametrize("name", STRUCTURE_CHECKS)

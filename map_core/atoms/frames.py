@@ -1,0 +1,173 @@
+"""The frames file: atoms of one or more boxes, as written by MD and by the sampler.
+
+On disk (`.npz`, read with ``allow_pickle=False``) every writer uses the *ragged* layout:
+
+=========== =============== ==================================================
+key         shape, dtype    meaning
+=========== =============== ==================================================
+positions   (sum N, 3) f4   atom positions, nm, frame after frame
+elements    (sum N,) str    element symbols ('O', 'H')
+molecule    (sum N,) i4     molecule index within its frame (-1: none, e.g. an orphan)
+counts      (F,) i8         atoms per frame
+box         (F, 3) f8       orthorhombic box edge lengths, nm
+meta        () str          JSON: method, temperature, beads, seed, source, ...
+=========== =============== ==================================================
+
+Readers also accept the *fixed* layout of trajectories with one composition:
+positions (F, N, 3), elements (N,), molecule (N,), no counts. Any other array in the file
+(for example the raw voxel ``grids`` of generated boxes) is kept in ``Frames.extra``.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from map_core.errors import MapSuiteError
+from map_core.files import atomic_path
+
+REQUIRED = ("positions", "elements", "box")
+
+
+@dataclass
+class Frames:
+    """Atoms of F boxes. Lists hold one array per frame; lengths in nm.
+
+    positions[f]: (N_f, 3) float32; elements[f]: (N_f,) str; molecule[f]: (N_f,) int32;
+    box: (F, 3) float64 edge lengths; meta: JSON-serialisable dict; extra: other arrays.
+    """
+
+    positions: list
+    elements: list
+    molecule: list
+    box: np.ndarray
+    meta: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(F,) atoms per frame."""
+        return np.array([len(p) for p in self.positions], dtype=np.int64)
+
+    @classmethod
+    def from_arrays(cls, positions, elements, molecule=None, box=None, meta=None, extra=None):
+        """Build from per-frame lists, or from fixed-layout arrays (F, N, 3) with (N,) elements."""
+        if isinstance(positions, np.ndarray) and positions.ndim == 3:
+            n_frames = positions.shape[0]
+            elements = [np.asarray(elements)] * n_frames
+            molecule = [np.asarray(molecule if molecule is not None else -np.ones(positions.shape[1]))] * n_frames
+            positions = list(positions)
+        if molecule is None:
+            molecule = [-np.ones(len(p), dtype=np.int32) for p in positions]
+        return cls(
+            positions=[np.asarray(p, dtype=np.float32).reshape(-1, 3) for p in positions],
+            elements=[np.asarray(e).astype("<U2") for e in elements],
+            molecule=[np.asarray(m, dtype=np.int32) for m in molecule],
+            box=np.asarray(box, dtype=np.float64).reshape(-1, 3),
+            meta=dict(meta or {}),
+            extra=dict(extra or {}),
+        )
+
+    def select(self, indices) -> "Frames":
+        """A new Frames holding the frames at `indices` (extra arrays are dropped)."""
+        idx = list(indices)
+        return Frames(
+            [self.positions[i] for i in idx],
+            [self.elements[i] for i in idx],
+            [self.molecule[i] for i in idx],
+            self.box[idx],
+            dict(self.meta),
+        )
+
+
+def save_frames(path, frames: Frames) -> None:
+    """Write `frames` to `path` atomically in the ragged layout."""
+    check_frames(frames, path, allow_empty_frames=True)
+    arrays = dict(
+        positions=np.concatenate(frames.positions).astype(np.float32) if len(frames) else np.zeros((0, 3), np.float32),
+        elements=np.concatenate(frames.elements).astype("<U2") if len(frames) else np.zeros(0, "<U2"),
+        molecule=np.concatenate(frames.molecule).astype(np.int32) if len(frames) else np.zeros(0, np.int32),
+        counts=frames.counts,
+        box=np.asarray(frames.box, dtype=np.float64),
+        meta=np.array(json.dumps(frames.meta, sort_keys=True)),
+    )
+    for key, value in frames.extra.items():
+        if key in arrays:
+            raise MapSuiteError(f"extra array name {key!r} clashes with a frames key", path)
+        arrays[key] = np.asarray(value)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+def load_frames(path, allow_empty_frames: bool = False) -> Frames:
+    """Read a frames file in either layout; raise MapSuiteError naming the file on any defect."""
+    path = Path(path)
+    if not path.exists():
+        raise MapSuiteError("no such file", path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise MapSuiteError(f"not a readable frames .npz file ({exc.__class__.__name__}: {exc})", path) from None
+    missing = [key for key in REQUIRED if key not in arrays]
+    if missing:
+        raise MapSuiteError(f"not a frames file: missing arrays {', '.join(missing)}", path)
+    try:
+        meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
+    except json.JSONDecodeError as exc:
+        raise MapSuiteError(f"meta is not valid JSON ({exc})", path) from None
+    positions = arrays.pop("positions")
+    elements = arrays.pop("elements")
+    molecule = arrays.pop("molecule", None)
+    box = np.asarray(arrays.pop("box"), dtype=np.float64)
+    counts = arrays.pop("counts", None)
+    try:
+        if positions.ndim == 3:  # fixed layout
+            n_frames, n_atoms = positions.shape[:2]
+            if elements.shape != (n_atoms,) or (molecule is not None and molecule.shape != (n_atoms,)):
+                raise ValueError("elements/molecule must be (N,) for positions (F, N, 3)")
+            frames = Frames.from_arrays(positions, elements, molecule, box.reshape(-1, 3), meta, arrays)
+        elif positions.ndim == 2 and counts is not None:  # ragged layout
+            counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+            if len(counts) == 0:
+                raise MapSuiteError("no frames", path)
+            if counts.sum() != len(positions) or len(elements) != len(positions):
+                raise ValueError("counts do not add up to the number of positions/elements")
+            if molecule is None:
+                molecule = -np.ones(len(positions), np.int32)
+            splits = np.cumsum(counts)[:-1]
+            frames = Frames.from_arrays(
+                np.split(positions, splits), np.split(elements, splits), np.split(molecule, splits),
+                box.reshape(-1, 3), meta, arrays,
+            )
+        else:
+            raise ValueError(f"positions of shape {positions.shape} without counts")
+    except ValueError as exc:
+        raise MapSuiteError(f"malformed frames file: {exc}", path) from None
+    check_frames(frames, path, allow_empty_frames)
+    return frames
+
+
+def check_frames(frames: Frames, path=None, allow_empty_frames: bool = False) -> None:
+    """Raise MapSuiteError if `frames` is empty, non-finite, or inconsistent."""
+    if len(frames) == 0:
+        raise MapSuiteError("no frames", path)
+    if frames.box.shape != (len(frames), 3):
+        raise MapSuiteError(f"box has shape {frames.box.shape}, expected ({len(frames)}, 3)", path)
+    if not np.all(np.isfinite(frames.box)) or np.any(frames.box <= 0):
+        raise MapSuiteError("box lengths must be finite and positive", path)
+    for f, (pos, elem, mol) in enumerate(zip(frames.positions, frames.elements, frames.molecule)):
+        if len(pos) == 0 and not allow_empty_frames:
+            raise MapSuiteError(f"frame {f} has no atoms", path)
+        if not np.all(np.isfinite(pos)):
+            raise MapSuiteError(f"frame {f} has non-finite (NaN or inf) positions", path)
+        if len(elem) != len(pos) or len(mol) != len(pos):
+            raise MapSuiteError(f"frame {f}: {len(pos)} positions but {len(elem)} elements, {len(mol)} molecule ids", path)

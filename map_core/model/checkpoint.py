@@ -1,0 +1,86 @@
+"""Checkpoints: one file with format version, model config, weights and training provenance.
+
+Written atomically with torch.save; read with torch.load(weights_only=True), so a file that
+would run code when unpickled is refused rather than executed.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from map_core.errors import MapSuiteError
+from map_core.files import atomic_path
+from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from map_core.model.receptive_field import receptive_field
+
+FORMAT = "map-suite-checkpoint"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path, model: PixelCNN3D, provenance: dict, training_state: dict | None = None) -> None:
+    """Write a checkpoint atomically.
+
+    provenance: JSON-like dict (data sha256, steps, losses, seed, ...);
+    training_state: optimizer state and step counters needed by `train --resume` (optional).
+    """
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "receptive_field": receptive_field(model.config).as_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "provenance": provenance,
+        "training_state": training_state,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read and check a checkpoint; raise MapSuiteError naming the file on any problem."""
+    path = Path(path)
+    if not path.exists():
+        raise MapSuiteError("no such checkpoint file", path)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if "Unpickler error" in ln or "Unsupported" in ln]
+        why = lines[0].split(". Please")[0] if lines else "unsafe content"
+        raise MapSuiteError(f"refused: not a plain-data checkpoint, weights_only load failed ({why})", path) from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise MapSuiteError(f"not a readable checkpoint ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})", path) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise MapSuiteError("not a MAP suite checkpoint (no format marker)", path)
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise MapSuiteError(f"checkpoint format version {payload.get('format_version')} is not supported (expected {FORMAT_VERSION})", path)
+    for key in ("config", "state_dict", "provenance"):
+        if key not in payload:
+            raise MapSuiteError(f"checkpoint lacks {key!r}", path)
+    return payload
+
+
+def load_model(path, map_location="cpu") -> tuple:
+    """(PixelCNN3D in eval mode, checkpoint payload) from a checkpoint file."""
+    payload = load_checkpoint(path, map_location)
+    try:
+        config = ModelConfig.from_dict(payload["config"])
+        model = PixelCNN3D(config)
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise MapSuiteError(f"checkpoint config/weights do not match the model ({str(exc).splitlines()[0]})", path) from None
+    for name, tensor in model.state_dict().items():
+        if not torch.isfinite(tensor).all():
+            raise MapSuiteError(f"checkpoint weights contain NaN or inf ({name})", path)
+    return model.eval(), payload
+
+
+def check_voxel_size(model_voxel: float, data_voxel: float, path=None) -> None:
+    """Refuse data whose voxel size differs from the model's (relative tolerance 1e-6)."""
+    if abs(model_voxel - data_voxel) > 1e-6 * max(model_voxel, data_voxel):
+        raise MapSuiteError(
+            f"voxel size mismatch: model uses {model_voxel:g} nm voxels, data {data_voxel:g} nm", path
+        )

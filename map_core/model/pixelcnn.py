@@ -1,0 +1,180 @@
+"""The 3D gated PixelCNN of seed 000 (Fig. 2): depth, vertical and horizontal stacks, no blind spot.
+
+Voxels are generated in raster order: planes z, then rows y, then columns x. Three stacks keep
+the masked 3x3x3 kernel of the seed split so that nothing after the current voxel is seen and
+nothing before it (within the receptive field) is missed:
+
+- depth stack: kernels (r+1, k, k) over the current and previous planes. Its output is fed to
+  the other stacks only after a shift of one plane, so they see planes < z.
+- vertical stack: kernels (1, r+1, k) over the current and previous rows of the current plane;
+  fed to the horizontal stack after a shift of one row, so it sees rows < y.
+- horizontal stack: kernels (1, 1, r+1) over the current row, the input shifted by one column in
+  the first layer so that the current voxel itself is never seen; residual connections after the
+  first layer (seed 000, after van den Oord et al. 2016).
+
+Depth feeds vertical and horizontal, vertical feeds horizontal, through 1x1x1 convolutions of
+pre-activations. With r = kernel // 2 and L layers (R = L r) the output at (z, y, x) sees
+exactly: planes z-1-R..z-1 over rows y-1-R..y+R and columns x-R..x+R; rows y-1-R..y-1 of the
+current plane over columns x-R..x+R; columns x-1-R..x-1 of the current row
+(`receptive_field`, and the property tests in tests/test_model_properties.py).
+
+Inputs are one-hot class channels; the region outside the sample is the all-zero vector, and
+every layer's features there are zero too (zero padding), so a sample is a finite world with
+"outside" around it. Logits are over the real classes only; "outside" is never sampled.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from map_core.atoms.voxels import DEFAULT_VOXEL_NM, N_CLASSES
+
+OUTSIDE = -1  # class id of voxels outside the sample in integer canvases
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a MAP PixelCNN. Seed 000 used layers=20, filters=20, kernel=3, relu, dropout 0.21."""
+
+    layers: int = 8
+    filters: int = 16
+    kernel: int = 3
+    activation: str = "gated"  # "gated" (tanh * sigmoid) or "relu"
+    dropout: float = 0.21
+    n_classes: int = N_CLASSES
+    voxel_nm: float = DEFAULT_VOXEL_NM
+
+    def __post_init__(self):
+        if self.layers < 1 or self.filters < 1:
+            raise ValueError("layers and filters must be >= 1")
+        if self.kernel < 3 or self.kernel % 2 == 0:
+            raise ValueError("kernel must be odd and >= 3")
+        if self.activation not in ("gated", "relu"):
+            raise ValueError(f"activation must be 'gated' or 'relu', not {self.activation!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+        if self.voxel_nm <= 0:
+            raise ValueError("voxel_nm must be positive")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys {sorted(unknown)}")
+        return cls(**data)
+
+
+def one_hot(canvas: torch.Tensor, n_classes: int, dtype=torch.float32) -> torch.Tensor:
+    """(B, Z, Y, X) integer canvas (OUTSIDE = -1) -> (B, n_classes, Z, Y, X) one-hot, outside all-zero."""
+    canvas = canvas.long()
+    hot = F.one_hot(canvas.clamp(min=0), n_classes).to(dtype)
+    hot = hot * (canvas >= 0).unsqueeze(-1).to(dtype)
+    return hot.permute(0, 4, 1, 2, 3).contiguous()
+
+
+def shift(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Shift a (B, C, Z, Y, X) tensor by one step forward along dim 2, 3 or 4, zeros entering."""
+    pad = [0, 0, 0, 0, 0, 0]
+    pad[2 * (4 - dim)] = 1  # F.pad lists the last dimension first
+    return F.pad(x, pad).narrow(dim, 0, x.shape[dim])
+
+
+class CausalConv3d(nn.Module):
+    """A 3D convolution with causal padding: `back` planes/rows/columns before, `sym` on both sides."""
+
+    def __init__(self, c_in, c_out, kernel, pad):
+        super().__init__()
+        self.conv = nn.Conv3d(c_in, c_out, kernel)
+        self.pad = pad  # F.pad order: (x_lo, x_hi, y_lo, y_hi, z_lo, z_hi)
+
+    def forward(self, x):
+        return self.conv(F.pad(x, self.pad))
+
+
+class GatedLayer(nn.Module):
+    """One layer of the three stacks. Channel counts: inputs `c_in`, outputs `filters`."""
+
+    def __init__(self, c_in: int, filters: int, kernel: int, activation: str, first: bool):
+        super().__init__()
+        r = kernel // 2
+        width = 2 * filters if activation == "gated" else filters
+        self.activation = activation
+        self.first = first
+        self.depth = CausalConv3d(c_in, width, (r + 1, kernel, kernel), (r, r, r, r, r, 0))
+        self.vertical = CausalConv3d(c_in, width, (1, r + 1, kernel), (r, r, r, 0, 0, 0))
+        self.horizontal = CausalConv3d(c_in, width, (1, 1, r + 1), (r, 0, 0, 0, 0, 0))
+        self.depth_to_vertical = nn.Conv3d(width, width, 1)
+        self.depth_to_horizontal = nn.Conv3d(width, width, 1)
+        self.vertical_to_horizontal = nn.Conv3d(width, width, 1)
+        self.horizontal_out = nn.Conv3d(filters, filters, 1)
+        self.structural = False  # linear activations, for receptive-field analysis only
+
+    def act(self, x):
+        if self.structural:
+            return x[:, : x.shape[1] // 2] + x[:, x.shape[1] // 2 :] if self.activation == "gated" else x
+        if self.activation == "gated":
+            a, b = x.chunk(2, dim=1)
+            return torch.tanh(a) * torch.sigmoid(b)
+        return F.relu(x)
+
+    def forward(self, d, v, h):
+        d_pre = self.depth(d)
+        d_seen = shift(d_pre, 2)  # planes < z only
+        v_pre = self.vertical(v) + self.depth_to_vertical(d_seen)
+        h_in = shift(h, 4) if self.first else h  # first layer: never the current voxel
+        h_pre = self.horizontal(h_in) + self.vertical_to_horizontal(shift(v_pre, 3)) + self.depth_to_horizontal(d_seen)
+        h_out = self.horizontal_out(self.act(h_pre))
+        if not self.first:
+            h_out = h_out + h
+        return self.act(d_pre), self.act(v_pre), h_out
+
+
+class PixelCNN3D(nn.Module):
+    """MAP model: (B, n_classes, Z, Y, X) one-hot input -> (B, n_classes, Z, Y, X) logits.
+
+    logits[:, :, z, y, x] depend only on voxels before (z, y, x) in raster order.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config.n_classes
+        f = config.filters
+        self.layers = nn.ModuleList(
+            [GatedLayer(c if i == 0 else f, f, config.kernel, config.activation, first=(i == 0)) for i in range(config.layers)]
+        )
+        self.head_hidden = nn.Conv3d(f, f, 1)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head_out = nn.Conv3d(f, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = v = h = x
+        for layer in self.layers:
+            d, v, h = layer(d, v, h)
+        structural = self.layers[0].structural
+        hidden = self.head_hidden(h if structural else F.relu(h))
+        return self.head_out(self.dropout(hidden if structural else F.relu(hidden)))
+
+    def set_structural(self, on: bool) -> None:
+        for layer in self.layers:
+            layer.structural = on
+
+
+def eval_copy(model: PixelCNN3D, dtype) -> PixelCNN3D:
+    """`model` in eval mode and `dtype`: itself if it already is, else a converted copy.
+
+    Samplers and log_prob use this so that the caller's model is never changed.
+    """
+    if next(model.parameters()).dtype == dtype and not model.training:
+        return model
+    return copy.deepcopy(model).to(dtype).eval()

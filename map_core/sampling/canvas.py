@@ -1,0 +1,125 @@
+"""The canvas a sampler writes into: the box, an optional boundary halo, and which voxels to sample.
+
+Shared by the reference and the fast sampler and by `log_prob`, so all three see the same
+inputs. Integer canvases hold class ids, with OUTSIDE (-1) for voxels outside the sample.
+Randomness: box k of a call with seed s draws its uniforms from its own generator seeded by
+(s, k), one uniform per box voxel in raster order, so results do not depend on batching.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from map_core.errors import MapSuiteError
+from map_core.model.pixelcnn import OUTSIDE
+from map_core.model.receptive_field import ReceptiveField
+
+
+@dataclass
+class Canvas:
+    """values: (B, Zc, Yc, Xc) int64 classes / OUTSIDE; free: (B, Zc, Yc, Xc) bool voxels to sample;
+    box: (z0, y0, x0, Z, Y, X) position and shape of the box inside the canvas."""
+
+    values: torch.Tensor
+    free: torch.Tensor
+    box: tuple
+
+    def box_view(self, tensor: torch.Tensor) -> torch.Tensor:
+        z0, y0, x0, nz, ny, nx = self.box
+        return tensor[:, z0 : z0 + nz, y0 : y0 + ny, x0 : x0 + nx]
+
+
+def halo_for(rf: ReceptiveField) -> tuple:
+    """(hz, hy, hx): boundary voxels a box needs on each side for its first voxels to see a full field."""
+    return rf.planes_back, max(rf.rows_back, rf.rows_ahead), max(rf.cols, rf.cols_back)
+
+
+def make_canvas(shape, n_boxes: int, rf: ReceptiveField, n_classes: int, boundary="outside", fixed=None) -> Canvas:
+    """Build the canvas for `n_boxes` boxes of `shape` (Z, Y, X) voxels.
+
+    boundary: "outside" (nothing around the box), "empty" (a halo of empty voxels as wide as the
+      receptive field), or an integer array (Z + 2hz, Y + 2hy, X + 2hx) or (B, ...) of classes
+      surrounding the box (e.g. training voxels), whose centre (the box) is ignored.
+    fixed: None or an integer array (Z, Y, X) or (B, Z, Y, X): values >= 0 are kept (conditioning),
+      negative values are sampled.
+    """
+    nz, ny, nx = (int(s) for s in shape)
+    if min(nz, ny, nx) < 1 or n_boxes < 1:
+        raise MapSuiteError(f"box shape {tuple(shape)} and n_boxes {n_boxes} must be positive")
+    if isinstance(boundary, str):
+        if boundary == "outside":
+            hz = hy = hx = 0
+        elif boundary == "empty":
+            hz, hy, hx = halo_for(rf)
+        else:
+            raise MapSuiteError(f"boundary must be 'outside', 'empty' or an array, not {boundary!r}")
+        values = torch.full((n_boxes, nz + 2 * hz, ny + 2 * hy, nx + 2 * hx), 0 if boundary == "empty" else OUTSIDE, dtype=torch.int64)
+    else:
+        arr = torch.as_tensor(np.asarray(boundary), dtype=torch.int64)
+        if arr.dim() == 3:
+            arr = arr.unsqueeze(0).expand(n_boxes, *arr.shape)
+        if arr.dim() != 4 or arr.shape[0] != n_boxes:
+            raise MapSuiteError(f"boundary array of shape {tuple(arr.shape)} does not fit {n_boxes} boxes")
+        dz, dy, dx = (arr.shape[1] - nz, arr.shape[2] - ny, arr.shape[3] - nx)
+        if min(dz, dy, dx) < 0 or dz % 2 or dy % 2 or dx % 2:
+            raise MapSuiteError(f"boundary array {tuple(arr.shape[1:])} must exceed the box {shape} by an even margin per axis")
+        if arr.min() < OUTSIDE or arr.max() >= n_classes:
+            raise MapSuiteError(f"boundary array holds values outside [-1, {n_classes - 1}]")
+        hz, hy, hx = dz // 2, dy // 2, dx // 2
+        values = arr.clone()
+    free = torch.zeros_like(values, dtype=torch.bool)
+    canvas = Canvas(values=values, free=free, box=(hz, hy, hx, nz, ny, nx))
+    canvas.box_view(canvas.free)[...] = True
+    canvas.box_view(canvas.values)[...] = OUTSIDE  # not generated yet; never seen before it is
+    if fixed is not None:
+        fx = torch.as_tensor(np.asarray(fixed), dtype=torch.int64)
+        if fx.dim() == 3:
+            fx = fx.unsqueeze(0).expand(n_boxes, *fx.shape)
+        if tuple(fx.shape) != (n_boxes, nz, ny, nx):
+            raise MapSuiteError(f"fixed voxels of shape {tuple(fx.shape)} do not match {n_boxes} boxes of {tuple(shape)}")
+        if fx.max() >= n_classes:
+            raise MapSuiteError(f"fixed voxels hold classes >= {n_classes}")
+        keep = fx >= 0
+        canvas.box_view(canvas.values)[keep] = fx[keep]
+        canvas.box_view(canvas.free)[keep] = False
+    return canvas
+
+
+def box_uniforms(shape, seed: int, box_index: int) -> torch.Tensor:
+    """(Z, Y, X) float64 uniforms in [0, 1) for box `box_index` of a call with `seed`."""
+    state = np.random.SeedSequence([int(seed), int(box_index)]).generate_state(2, dtype=np.uint32)
+    gen = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+    return torch.rand(tuple(int(s) for s in shape), generator=gen, dtype=torch.float64)
+
+
+def choose(logits, u, temperature: float) -> tuple:
+    """Sample classes by inverse CDF, in float64: logits (..., C), u (...) uniforms in [0, 1).
+
+    temperature 0 means argmax. Returns (classes (...) int64, log-probabilities (...) of the
+    chosen classes at that temperature), as torch tensors on the logits' device if `logits` is
+    one, else numpy arrays; both paths do the same float64 arithmetic. Both samplers use this.
+    """
+    if isinstance(logits, torch.Tensor):  # on the tensor's own device, no copy to the host
+        y = logits.detach().double()
+        if temperature == 0:
+            return y.argmax(-1), torch.zeros(y.shape[:-1], dtype=torch.float64, device=y.device)
+        u = torch.as_tensor(u, dtype=torch.float64, device=y.device)
+        y = y / temperature
+        y = y - y.amax(-1, keepdim=True)
+        logp_all = y - torch.log(torch.exp(y).sum(-1, keepdim=True))
+        cdf = torch.exp(logp_all).cumsum(-1)
+        cls = (cdf < u[..., None]).sum(-1).clamp(max=y.shape[-1] - 1)
+        return cls, torch.gather(logp_all, -1, cls[..., None])[..., 0]
+    y = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return y.argmax(-1), np.zeros(y.shape[:-1])
+    u = np.asarray(u)
+    y = y / temperature
+    y = y - y.max(-1, keepdims=True)
+    logp_all = y - np.log(np.exp(y).sum(-1, keepdims=True))
+    cdf = np.exp(logp_all).cumsum(-1)
+    cls = np.minimum((cdf < u[..., None]).sum(-1), y.shape[-1] - 1)
+    return cls, np.take_along_axis(logp_all, cls[..., None], -1)[..., 0]

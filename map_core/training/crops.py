@@ -1,0 +1,103 @@
+"""Training data: voxelised frames, rotation augmentation, crops, and the train/test split.
+
+Grids are (Z, Y, X) uint8 class arrays (see map_core.atoms.voxels). Crops are cubes of side `crop`
+voxels taken inside the complete voxel layers of a frame (never across the periodic seam, whose
+last layer may be partial).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from map_core.atoms.voxels import encode, full_voxels
+from map_core.errors import MapSuiteError
+
+# Rotations act on grid axes (0, 1, 2) = (z, y, x). About x: the (z, y) plane, about y: (z, x), about z: (y, x).
+_PLANES = {"x": (0, 1), "y": (0, 2), "z": (1, 2)}
+
+
+def seed_rotations() -> list:
+    """Seed 000's augmentation: identity plus 90 and 180 degree rotations about each axis (7 in all).
+
+    Each rotation is a tuple of (k, axes) steps for np.rot90.
+    """
+    rots = [()]
+    for axis in "xyz":
+        for k in (1, 2):
+            rots.append(((k, _PLANES[axis]),))
+    return rots
+
+
+def all_rotations() -> list:
+    """The 24 proper rotations of the cube, as tuples of np.rot90 steps."""
+    probe = np.arange(24).reshape(2, 3, 4)
+    found, rots = set(), []
+    steps = [(k, plane) for plane in _PLANES.values() for k in (1, 2, 3)]
+    for n in range(4):
+        for combo in itertools.product(steps, repeat=n):
+            key = apply_rotation(probe, combo).tobytes() + bytes(apply_rotation(probe, combo).shape)
+            if key not in found:
+                found.add(key)
+                rots.append(tuple(combo))
+    assert len(rots) == 24
+    return rots
+
+
+def apply_rotation(grid: np.ndarray, rotation) -> np.ndarray:
+    """Rotate a (Z, Y, X) grid by a tuple of (k, axes) np.rot90 steps."""
+    for k, axes in rotation:
+        grid = np.rot90(grid, k, axes)
+    return grid
+
+
+ROTATION_SETS = {"none": lambda: [()], "seed": seed_rotations, "full": all_rotations}
+
+
+def voxelise(frames, voxel: float, path=None) -> list:
+    """Encode every frame; return the complete-layer part of each grid as (Z, Y, X) uint8 arrays."""
+    grids = []
+    for f, (pos, elem, box) in enumerate(zip(frames.positions, frames.elements, frames.box)):
+        grid, report = encode(pos, elem, box, voxel, periodic=True)
+        if report.collisions:
+            raise MapSuiteError(f"frame {f}: {report.collisions} atoms share a voxel at {voxel:g} nm; use a smaller voxel", path)
+        nz, ny, nx = full_voxels(box, voxel)
+        grids.append(np.ascontiguousarray(grid[:nz, :ny, :nx]))
+    return grids
+
+
+def split_frames(n_frames: int, test_fraction: float) -> tuple:
+    """(train indices, test indices): the last `test_fraction` of the frames are held out (in time)."""
+    if not 0.0 < test_fraction < 1.0:
+        raise MapSuiteError(f"test fraction must be in (0, 1), got {test_fraction}")
+    n_test = int(np.ceil(n_frames * test_fraction))
+    if n_frames < 2 or n_test >= n_frames:
+        raise MapSuiteError(f"need at least 2 frames for a train/test split, have {n_frames}")
+    return list(range(n_frames - n_test)), list(range(n_frames - n_test, n_frames))
+
+
+def check_crop(grids, crop: int, path=None) -> None:
+    """Refuse crops larger than the smallest frame."""
+    smallest = min(min(g.shape) for g in grids)
+    if crop > smallest:
+        raise MapSuiteError(f"box of {smallest} voxels per side is smaller than the crop of {crop} voxels", path)
+    if crop < 2:
+        raise MapSuiteError(f"crop must be at least 2 voxels, got {crop}")
+
+
+def sample_crops(grids, indices, crop: int, n: int, rng: np.random.Generator, rotations) -> np.ndarray:
+    """(n, crop, crop, crop) int64 crops from random frames among `indices`, randomly placed and rotated."""
+    out = np.empty((n, crop, crop, crop), dtype=np.int64)
+    for b in range(n):
+        grid = grids[indices[rng.integers(len(indices))]]
+        z, y, x = (rng.integers(s - crop + 1) for s in grid.shape)
+        piece = grid[z : z + crop, y : y + crop, x : x + crop]
+        out[b] = apply_rotation(piece, rotations[rng.integers(len(rotations))])
+    return out
+
+
+def class_frequencies(grids, indices, n_classes: int) -> np.ndarray:
+    """(n_classes,) fraction of voxels in each class over the frames at `indices`."""
+    counts = sum(np.bincount(grids[i].ravel(), minlength=n_classes)[:n_classes] for i in indices)
+    return counts / counts.sum()

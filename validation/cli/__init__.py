@@ -1,0 +1,6 @@
+"""The `map-suite` command line (``validation.cli.main``) and one module per command:
+``simulate``, ``train``, ``generate``, ``evaluate``, ``validate``, ``report``, ``toy``."""
+
+from validation.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,37 @@
+"""`map-suite evaluate`: a model's cross-entropy on a frames file against the class-frequency baseline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from map_core.atoms.frames import load_frames
+from map_core.model.checkpoint import check_voxel_size, load_model
+from map_core.training.crops import check_crop, sample_crops, voxelise
+from map_core.training.train import baseline_cross_entropy, cross_entropy
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", required=True, help="checkpoint (.pt)")
+    p.add_argument("--data", required=True, help="frames file (.npz), MD frames or generated boxes")
+    p.add_argument("--crop", type=int, default=32, help="crop side, voxels")
+    p.add_argument("--crops", type=int, default=16, help="number of crops")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args) -> int:
+    model, payload = load_model(args.model)
+    frames = load_frames(args.data)
+    if "voxel_nm" in frames.meta:
+        check_voxel_size(model.config.voxel_nm, float(frames.meta["voxel_nm"]), args.data)
+    grids = voxelise(frames, model.config.voxel_nm, args.data)
+    check_crop(grids, args.crop, args.data)
+    crops = sample_crops(grids, list(range(len(grids))), args.crop, args.crops, np.random.default_rng(args.seed), [()])
+    with torch.no_grad():
+        ce = float(np.mean([cross_entropy(model, torch.from_numpy(c[None])).item() for c in crops]))
+    freq = np.asarray(payload["provenance"].get("class_frequencies") or np.bincount(crops.ravel(), minlength=model.config.n_classes) / crops.size)
+    result = {"cross_entropy": ce, "baseline_cross_entropy": baseline_cross_entropy(freq, crops), "crops": len(crops), "crop": args.crop}
+    print(json.dumps(result, indent=1))
+    return 0

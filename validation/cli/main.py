@@ -1,0 +1,49 @@
+"""The `map-suite` command line: a thin layer over plain Python functions.
+
+Each subcommand is one module of ``validation.cli`` with ``add_arguments(parser)`` and
+``run(args) -> int``. Errors of type MapSuiteError end the program with one line on stderr and
+exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from map_core.errors import MapSuiteError
+from validation.cli import evaluate, generate, report, simulate, toy, train, validate
+
+COMMANDS = {
+    "simulate": (simulate, "run OpenMM q-TIP4P/F water (classical or RPMD) and write a frames file"),
+    "train": (train, "train a 3D PixelCNN MAP model on a frames file"),
+    "generate": (generate, "generate voxel boxes with a trained model and decode them to atoms"),
+    "evaluate": (evaluate, "cross-entropy of a model on a frames file against the class-frequency baseline"),
+    "validate": (validate, "run the release gate on a model and write its HTML report; exit code = verdict"),
+    "report": (report, "re-render a gate report from its results.json without recomputing"),
+    "toy": (toy, "make data, models and figures for the Markov-chain toy systems of seed 001"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand; each sets ``args.command``."""
+    parser = argparse.ArgumentParser(prog="map-suite", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    try:
+        return int(COMMANDS[args.command][0].run(args) or 0)
+    except MapSuiteError as exc:
+        print(f"map-suite {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"map-suite {args.command}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

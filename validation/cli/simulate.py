@@ -1,0 +1,78 @@
+"""`map-suite simulate`: OpenMM q-TIP4P/F water (classical or RPMD) -> a frames file.
+
+Builds a fresh box, minimises, equilibrates in NPT, then writes one frame every --stride-ps
+from NVT at the mean NPT volume (see validation/md/simulate.py and validation/PROTOCOLS.md).
+A killed run resumes from its --workdir (default: <out>.partial/) without redoing frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from map_core.errors import MapSuiteError
+from validation.md.settings import MDSettings
+from validation.md.simulate import simulate_frames
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", choices=("classical", "rpmd"), default="classical",
+                        help="classical MD or ring-polymer MD (default classical)")
+    parser.add_argument("--waters", type=int, required=True, help="number of water molecules")
+    parser.add_argument("--frames", type=int, required=True, help="frames to write")
+    parser.add_argument("--stride-ps", type=float, required=True, help="ps between frames (NVT)")
+    parser.add_argument("--equilibrate-ps", type=float, required=True, help="NPT equilibration, ps")
+    parser.add_argument("--out", required=True, help="frames file to write (.npz)")
+    parser.add_argument("--seed", type=int, required=True, help="random seed (box, velocities, thermostat)")
+    parser.add_argument("--beads", type=int, default=None, help="RPMD beads (default 32, as seed 000)")
+    parser.add_argument("--contract", action="store_true",
+                        help="RPMD: evaluate PME reciprocal space on the centroid only")
+    parser.add_argument("--platform", default=None, help="OpenMM platform (default: CUDA > OpenCL > CPU)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU platform threads")
+    parser.add_argument("--timestep-fs", type=float, default=0.5, help="time step, fs (default 0.5)")
+    parser.add_argument("--intra-substeps", type=int, default=1,
+                        help="classical: bonded forces this many times per step (5 = seed's 0.1 fs)")
+    parser.add_argument("--temperature", type=float, default=300.0, help="K (default 300)")
+    parser.add_argument("--pressure", type=float, default=1.0, help="bar (default 1)")
+    parser.add_argument("--workdir", default=None, help="run directory (checkpoint, logs, trajectory)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def settings_from_args(args):
+    """MDSettings from parsed arguments (raises MapSuiteError on bad values)."""
+    for name in ("stride_ps", "equilibrate_ps", "timestep_fs", "temperature", "pressure"):
+        value = getattr(args, name)
+        if not math.isfinite(value):
+            raise MapSuiteError(f"--{name.replace('_', '-')} must be finite, got {value}")
+    if args.waters < 1:
+        raise MapSuiteError(f"--waters must be at least 1, got {args.waters}")
+    if args.frames < 1:
+        raise MapSuiteError(f"--frames must be at least 1, got {args.frames}")
+    if args.stride_ps <= 0:
+        raise MapSuiteError(f"--stride-ps must be positive, got {args.stride_ps}")
+    if args.equilibrate_ps < 0:
+        raise MapSuiteError(f"--equilibrate-ps must be zero or positive, got {args.equilibrate_ps}")
+    beads = args.beads if args.beads is not None else (32 if args.method == "rpmd" else 1)
+    if beads < 1:
+        raise MapSuiteError(f"--beads must be at least 1, got {beads}")
+    if args.method == "classical" and beads != 1:
+        raise MapSuiteError("--beads needs --method rpmd")
+    return MDSettings(method=args.method, temperature_k=args.temperature, pressure_bar=args.pressure,
+                      timestep_fs=args.timestep_fs, intra_substeps=args.intra_substeps, beads=beads,
+                      contract_reciprocal=args.contract, platform=args.platform, threads=args.threads,
+                      seed=args.seed).check()
+
+
+def run(args) -> int:
+    settings = settings_from_args(args)
+    summary = simulate_frames(args.out, args.waters, args.frames, args.stride_ps, args.equilibrate_ps,
+                              settings, workdir=args.workdir, progress=not args.quiet)
+    nvt = summary["stages"]["nvt"]
+    npt = summary["stages"]["npt"]
+    density = npt.get("density_g_cm3") or nvt.get("density_g_cm3") or {}
+    print(json.dumps(dict(frames_file=summary["frames_file"], frames=args.frames, method=args.method,
+                          npt_density_g_cm3=density.get("mean"), platform=summary["platform"],
+                          ns_per_day_nvt=nvt.get("ns_per_day"))), file=sys.stdout)
+    return 0

@@ -1,0 +1,60 @@
+"""`map-suite train`: train a MAP PixelCNN on a frames file."""
+
+from __future__ import annotations
+
+import torch
+
+from map_core.errors import MapSuiteError
+from map_core.model.pixelcnn import ModelConfig
+from map_core.training.train import TrainSettings, train
+
+
+def add_arguments(p) -> None:
+    c, s = ModelConfig(), TrainSettings()
+    p.add_argument("--data", required=True, help="frames file (.npz) of training boxes")
+    p.add_argument("--out", required=True, help="checkpoint to write (.pt); also the resume point")
+    p.add_argument("--layers", type=int, default=c.layers)
+    p.add_argument("--filters", type=int, default=c.filters)
+    p.add_argument("--kernel", type=int, default=c.kernel, help="odd kernel side (3: the seed's 3x3x3)")
+    p.add_argument("--activation", choices=["gated", "relu"], default=c.activation)
+    p.add_argument("--dropout", type=float, default=c.dropout)
+    p.add_argument("--voxel", type=float, default=c.voxel_nm, help="voxel side, nm (default: %(default)s)")
+    p.add_argument("--crop", type=int, default=s.crop, help="crop side, voxels")
+    p.add_argument("--steps", type=int, default=s.steps, help="total optimiser steps")
+    p.add_argument("--batch", type=int, default=s.batch, help="crops per step")
+    p.add_argument("--lr", type=float, default=s.lr)
+    p.add_argument("--lr-drop-steps", type=int, nargs="+", default=None, metavar="STEP",
+                   help="at each of these steps the learning rate is multiplied by --lr-drop-factor (default: "
+                        "never); with --resume, drops may be added for steps not yet taken")
+    p.add_argument("--lr-drop-factor", type=float, default=None, help=f"default {s.lr_drop_factor}")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default=s.optimizer)
+    p.add_argument("--rotations", choices=["seed", "full", "none"], default=s.rotations,
+                   help="augmentation: seed 000's 90/180-degree rotations (7), the full cube group (24), or none")
+    p.add_argument("--test-fraction", type=float, default=s.test_fraction)
+    p.add_argument("--test-crops", type=int, default=s.test_crops)
+    p.add_argument("--checkpoint-every", type=int, default=s.checkpoint_every)
+    p.add_argument("--seed", type=int, default=s.seed)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        config = ModelConfig(layers=args.layers, filters=args.filters, kernel=args.kernel, activation=args.activation,
+                             dropout=args.dropout, voxel_nm=args.voxel)
+    except ValueError as exc:
+        raise MapSuiteError(f"bad model settings: {exc}") from None
+    settings = TrainSettings(crop=args.crop, steps=args.steps, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
+                             rotations=args.rotations, test_fraction=args.test_fraction, test_crops=args.test_crops,
+                             checkpoint_every=args.checkpoint_every, seed=args.seed, lr_drop_steps=tuple(args.lr_drop_steps or ()),
+                             lr_drop_factor=args.lr_drop_factor or TrainSettings.lr_drop_factor)
+    lr_drop = None
+    if args.resume and (args.lr_drop_steps is not None or args.lr_drop_factor is not None):
+        lr_drop = (settings.lr_drop_steps, settings.lr_drop_factor)
+    prov = train(args.data, args.out, config, settings, resume=args.resume, progress=not args.no_progress, lr_drop=lr_drop)
+    print(f"wrote {args.out}: {prov['steps']} steps, test cross-entropy {prov['test_cross_entropy']:.5f} nats/voxel "
+          f"(class-frequency baseline {prov['baseline_cross_entropy']:.5f}), {prov['wall_time_s']:.0f} s")
+    return 0

@@ -1,0 +1,50 @@
+"""`map-suite validate`: run the release gate on a model and write the report; the exit code is the verdict.
+
+Exit codes: 0 every check passed, 1 some check failed, 2 bad input (refused before any work).
+With ``--groups`` naming only some groups the report says INCOMPLETE and the exit code tells
+whether every check that ran passed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from map_core.errors import MapSuiteError
+from validation.gate.inputs import resolve_inputs
+from validation.gate.session import GROUPS
+from validation.report.run import run_gate
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped default model")
+    p.add_argument("--profile", default="quick", help="smoke, quick, paper, or a profile .toml file (default: %(default)s)")
+    p.add_argument("--reference", default=None,
+                   help="frames file to compare with; default: the model's training data (checkpoint provenance)")
+    p.add_argument("--out", required=True, help="report folder: report.html, results.json, figures/")
+    p.add_argument("--cache", default=None, help="cache of sampled boxes, measurements and MD runs, keyed by model sha256 "
+                   "and profile (default: $MAP_SUITE_CACHE or ~/.cache/map-suite/gate)")
+    p.add_argument("--groups", default="structure,markov,md", help="comma-separated groups to run (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=None, help="override the profile's seed")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args) -> int:
+    groups = [g.strip() for g in args.groups.split(",") if g.strip()]
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown or not groups:
+        raise MapSuiteError(f"--groups must name some of {', '.join(GROUPS)}, got {args.groups!r}")
+    inputs = resolve_inputs(args.model, args.profile, args.reference, args.seed)
+    t0 = time.time()
+
+    def log(msg):
+        if not args.no_progress:
+            print(f"[validate {time.time() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
+
+    command = "map-suite " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("map-suite") else None
+    results = run_gate(inputs, args.out, args.cache, groups, progress=not args.no_progress, log=log, command=command)
+    for c in results["checks"]:
+        print(("PASS " if c["passed"] else "FAIL ") + c["name"], flush=True)
+    print(f"verdict: {results['verdict'].upper()} ({sum(c['passed'] for c in results['checks'])} of "
+          f"{len(results['checks'])} checks passed); report: {args.out}/report.html")
+    return 0 if results["verdict"] in ("pass", "incomplete") else 1

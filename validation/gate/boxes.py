@@ -1,0 +1,195 @@
+"""The voxel boxes the gate compares: generated ones, training windows, ideal-gas controls.
+
+Every ensemble is a (K, Z, Y, X) uint8 class array of boxes with the same shape and voxel,
+decoded and grouped into molecules by the same functions, and cropped to the same analysed
+region, so generated boxes and training frames are treated identically (both pass through the
+voxel encode/decode).
+
+Box geometry (``BoxGeometry``, voxels, grid axes z, y, x): a generated box is the analysed
+cube of ``n`` voxels plus a burned-in margin ``b`` on the faces the empty boundary touches
+(low z, low and high y, low and high x: a voxel sees ``rows_ahead``/``cols`` voxels ahead in
+earlier rows and planes) and a thin ``face`` layer on the high-z face, where molecules begun
+in the last planes are never completed (seed 000: "the majority found at the boundaries").
+Shape = (b + n + face, n + 2b, n + 2b); region = [b, b + n) on every axis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from map_core.atoms.frames import Frames
+from map_core.atoms.molecules import MAX_OH_NM
+from map_core.atoms.voxels import encode
+from map_core.errors import MapSuiteError
+from map_core.files import atomic_path
+from map_core.model.receptive_field import receptive_field
+from map_core.sampling.fast import sample_fast
+from map_core.sampling.generate import decode_boxes
+from validation.md.boxes import ideal_molecule, random_rotation
+from validation.observables.frame_tools import crop_frames
+
+WATER_NUMBER_DENSITY = 33.4  # molecules per nm^3 at 1.0 g/cm3 (18.015 g/mol)
+
+
+@dataclass(frozen=True)
+class BoxGeometry:
+    """voxel_nm; n: analysed cube edge, b: burn-in margin, face: top-z layer, all in voxels."""
+
+    voxel_nm: float
+    n: int
+    b: int
+    face: int
+
+    @property
+    def shape(self) -> tuple:
+        """(Z, Y, X) voxels of one generated box."""
+        return (self.b + self.n + self.face, self.n + 2 * self.b, self.n + 2 * self.b)
+
+    @property
+    def region_lower_nm(self) -> np.ndarray:
+        """(3,) x, y, z lower corner of the analysed region, nm."""
+        return np.full(3, self.b * self.voxel_nm)
+
+    @property
+    def region_upper_nm(self) -> np.ndarray:
+        return np.full(3, (self.b + self.n) * self.voxel_nm)
+
+    @property
+    def box_nm(self) -> np.ndarray:
+        """(3,) x, y, z edge lengths of a generated box, nm."""
+        z, y, x = self.shape
+        return np.array([x, y, z], dtype=np.float64) * self.voxel_nm
+
+    def as_dict(self) -> dict:
+        return {"voxel_nm": self.voxel_nm, "region_voxels": self.n, "burn_in_voxels": self.b,
+                "face_voxels": self.face, "shape_zyx": list(self.shape),
+                "region_nm": self.n * self.voxel_nm, "burn_in_nm": self.b * self.voxel_nm}
+
+
+def box_geometry(config, sampling: dict) -> BoxGeometry:
+    """Geometry for a model `config` (map_core ModelConfig) and a profile's [sampling] section.
+
+    The burn-in is the larger of burn_in_nm and burn_in_fields receptive-field depths
+    (planes_back), so a model that sees farther gets a longer burn-in.
+    """
+    voxel = config.voxel_nm
+    rf = receptive_field(config)
+    n = int(round(sampling["region_nm"] / voxel))
+    b = int(math.ceil(max(sampling["burn_in_nm"] / voxel, sampling["burn_in_fields"] * rf.planes_back) - 1e-9))
+    face = int(math.ceil(MAX_OH_NM / voxel)) + 1
+    if n < 4:
+        raise MapSuiteError(f"region_nm = {sampling['region_nm']} is under 4 voxels of {voxel} nm")
+    return BoxGeometry(voxel_nm=voxel, n=n, b=b, face=face)
+
+
+# --- ensembles -------------------------------------------------------------------------------
+
+def sample_boxes(model, shape, n_boxes: int, temperature: float, seed: int, boundary="empty",
+                 batch: int = 1, cache_dir=None, progress: bool = False, log=None) -> np.ndarray:
+    """(n_boxes, Z, Y, X) uint8 boxes from map_core's fast exact sampler.
+
+    boundary: 'empty', 'outside' or an integer array (n_boxes, Z + 2hz, ...) of classes around
+    each box. With `cache_dir`, every finished batch is kept there (``boxes_FIRST_COUNT.npz``)
+    and reused, so an interrupted run resumes; the caller makes `cache_dir` unique to the
+    model and the arguments. log: optional callable(str) told about each batch sampled.
+    """
+    pieces = []
+    for first in range(0, n_boxes, batch):
+        count = min(batch, n_boxes - first)
+        path = Path(cache_dir) / f"boxes_{first:06d}_{count:06d}.npz" if cache_dir else None
+        if path is not None and path.exists():
+            pieces.append(np.load(path)["grids"])
+            continue
+        bnd = boundary if isinstance(boundary, str) else np.asarray(boundary)[first:first + count]
+        if log is not None:
+            kind = boundary if isinstance(boundary, str) else "training voxels"
+            log(f"sampling boxes {first + 1}-{first + count} of {n_boxes}, {tuple(shape)} voxels, T = {temperature}, "
+                f"boundary: {kind}")
+        grids, _ = sample_fast(model, shape, n_boxes=count, temperature=temperature, seed=seed,
+                               boundary=bnd, progress=progress, first_box=first)
+        grids = grids.numpy().astype(np.uint8)
+        if path is not None:
+            with atomic_path(path) as tmp:
+                np.savez(tmp, grids=grids)
+        pieces.append(grids)
+    return np.concatenate(pieces)
+
+
+def window_grids(frames: Frames, indices, shape, voxel: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, Z, Y, X) uint8 voxel windows of periodic MD frames, encoded as open boxes.
+
+    Each window takes a frame from `indices` (cycling through them in a random order), a
+    uniformly random origin, and every periodic image of every atom inside
+    [origin, origin + shape * voxel) (so a window may exceed the MD box); atoms are encoded
+    with the model's voxel and no wrapping, like a generated box.
+    """
+    indices = list(indices)
+    if not indices:
+        raise MapSuiteError("no frames to cut windows from")
+    size = np.array(shape[::-1], dtype=np.float64) * voxel  # x, y, z
+    order = rng.permutation(indices)
+    out = np.zeros((n, *shape), dtype=np.uint8)
+    for k in range(n):
+        f = int(order[k % len(order)])
+        box = np.asarray(frames.box[f], dtype=np.float64)
+        pos = np.mod(np.asarray(frames.positions[f], dtype=np.float64), box)
+        origin = rng.uniform(0.0, 1.0, 3) * box
+        reach = np.ceil((origin + size) / box).astype(int)
+        shifts = np.stack(np.meshgrid(*[np.arange(r) for r in reach], indexing="ij"), -1).reshape(-1, 3) * box
+        images = (pos[None, :, :] + shifts[:, None, :]).reshape(-1, 3) - origin
+        elem = np.tile(np.asarray(frames.elements[f]), len(shifts))
+        inside = np.all((images >= 0) & (images < size), axis=1)
+        out[k], _ = encode(images[inside], elem[inside], size, voxel, periodic=False)
+    return out
+
+
+def ideal_gas_grids(shape, voxel: float, n: int, seed: int, number_density: float = WATER_NUMBER_DENSITY) -> np.ndarray:
+    """(n, Z, Y, X) uint8 boxes of an ideal gas of rigid water molecules (negative control).
+
+    Oxygens uniform in the box at `number_density` molecules/nm^3 (liquid water by default),
+    orientations uniform, q-TIP4P/F equilibrium geometry, overlaps allowed; atoms beyond a face
+    are dropped and a voxel hit twice keeps its first atom.
+    """
+    rng = np.random.default_rng([seed, 7])
+    size = np.array(shape[::-1], dtype=np.float64) * voxel
+    template = ideal_molecule()
+    out = np.zeros((n, *shape), dtype=np.uint8)
+    for k in range(n):
+        m = rng.poisson(number_density * np.prod(size))
+        oxy = rng.uniform(0.0, 1.0, (m, 3)) * size
+        mols = np.stack([template @ random_rotation(rng).T for _ in range(m)]) + oxy[:, None, :] if m else np.zeros((0, 3, 3))
+        pos = mols.reshape(-1, 3)
+        elem = np.tile(["O", "H", "H"], m)
+        inside = np.all((pos >= 0) & (pos < size), axis=1)
+        out[k], _ = encode(pos[inside], elem[inside], size, voxel, periodic=False)
+    return out
+
+
+def boundary_windows(frames: Frames, indices, shape, halo, voxel: float, n: int, rng) -> np.ndarray:
+    """(n, Z + 2hz, Y + 2hy, X + 2hx) training windows to seed the sampler's boundary with."""
+    hz, hy, hx = halo
+    big = (shape[0] + 2 * hz, shape[1] + 2 * hy, shape[2] + 2 * hx)
+    return window_grids(frames, indices, big, voxel, n, rng)
+
+
+# --- decoding ------------------------------------------------------------------------------
+
+def decode_grids(grids: np.ndarray, voxel: float) -> Frames:
+    """Open boxes (periodic=False) of decoded atoms with molecule ids from map_core's grouping."""
+    positions, elements, molecule, reports = decode_boxes(np.asarray(grids), voxel)
+    z, y, x = grids.shape[1:]
+    box = np.tile(np.array([x, y, z], dtype=np.float64) * voxel, (len(grids), 1))
+    return Frames.from_arrays(positions, elements, molecule, box, {"defects": reports})
+
+
+def region_frames(boxes: Frames, geometry: BoxGeometry) -> Frames:
+    """The analysed region of every box, shifted to start at 0 (to be analysed with periodic=False).
+
+    Molecule ids come from grouping the whole box, so a molecule cut by the region keeps its id
+    (and drops out of per-molecule observables) instead of turning into orphans.
+    """
+    return crop_frames(boxes, geometry.region_lower_nm, geometry.region_upper_nm)

@@ -1,0 +1,82 @@
+"""On-disk cache of the gate's expensive stages.
+
+A stage's key is the sha256 of everything it depends on (model sha256, reference sha256, the
+profile sections it reads, the seed, a stage version); thresholds are never part of a key, so
+a re-run with other thresholds, or after a report change, recomputes only the verdicts.
+Entries are JSON (numbers) or npz (arrays), written atomically; a directory per key holds
+resumable work (sampled batches, MD runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from map_core.files import atomic_path, write_text_atomic
+
+VERSION = 1  # bump when a stage's output changes meaning
+
+
+def default_cache_dir() -> Path:
+    """$MAP_SUITE_CACHE, else $XDG_CACHE_HOME/map-suite/gate, else ~/.cache/map-suite/gate.
+
+    Outside the report folder on purpose: reports are small files to keep (and commit), the
+    cache holds sampled boxes and MD trajectories, shared by every run on the machine (keys
+    make sharing safe).
+    """
+    if os.environ.get("MAP_SUITE_CACHE"):
+        return Path(os.environ["MAP_SUITE_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "map-suite" / "gate"
+
+
+def key(stage: str, *parts) -> str:
+    """'STAGE-<16 hex>' from the canonical JSON of `parts`."""
+    blob = json.dumps([VERSION, stage, *parts], sort_keys=True, default=str).encode()
+    return f"{stage}-{hashlib.sha256(blob).hexdigest()[:16]}"
+
+
+class Cache:
+    """A folder of cached stage results."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def dir(self, name: str) -> Path:
+        """A directory for resumable work of the stage keyed `name` (created)."""
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def json(self, name: str, compute):
+        """The JSON value stored under `name`, computing and storing it first if missing."""
+        path = self.root / f"{name}.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        value = compute()
+        write_text_atomic(path, json.dumps(value, sort_keys=True, default=_plain))
+        return json.loads(path.read_text())
+
+    def arrays(self, name: str, compute) -> dict:
+        """The arrays stored under `name` (dict of numpy arrays), computing them first if missing."""
+        path = self.root / f"{name}.npz"
+        if path.exists():
+            with np.load(path, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        value = compute()
+        with atomic_path(path) as tmp:
+            np.savez_compressed(tmp, **value)
+        return dict(value)
+
+
+def _plain(x):
+    """JSON fallback: numpy scalars and arrays as Python numbers and lists; NaN stays NaN."""
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")

@@ -1,0 +1,55 @@
+"""The results.json format of a gate run: written here, read here, by everyone.
+
+A results file is strict JSON (NaN and inf become null) with ``format`` = FORMAT and
+``format_version`` = FORMAT_VERSION; what the keys hold is documented in ``validation/GATE.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from map_core.errors import MapSuiteError
+from map_core.files import write_text_atomic
+
+FORMAT = "map-suite-gate-results"
+FORMAT_VERSION = 1
+
+
+def load_results(path) -> dict:
+    """Read a results.json written by the gate; MapSuiteError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise MapSuiteError("no such results file", path)
+    try:
+        results = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MapSuiteError(f"not a JSON results file ({exc})", path) from None
+    if not isinstance(results, dict) or results.get("format") != FORMAT:
+        raise MapSuiteError("not a gate results file (no format marker)", path)
+    if results.get("format_version") != FORMAT_VERSION:
+        raise MapSuiteError(f"results format version {results.get('format_version')} is not supported", path)
+    return results
+
+
+def write_results(results: dict, out_dir) -> Path:
+    """Write results.json (strict JSON: NaN and inf become null) atomically."""
+    path = Path(out_dir) / "results.json"
+    write_text_atomic(path, json.dumps(_strict(results), indent=1, sort_keys=True))
+    return path
+
+
+def _strict(x):
+    if isinstance(x, float):
+        return x if np.isfinite(x) else None
+    if isinstance(x, dict):
+        return {str(k): _strict(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_strict(v) for v in x]
+    if isinstance(x, (np.floating, np.integer, np.bool_)):
+        return _strict(x.item())
+    if isinstance(x, np.ndarray):
+        return _strict(x.tolist())
+    return x

@@ -1,0 +1,231 @@
+"""The whole gate: sample, measure, compare, decide; with every expensive stage cached.
+
+``GateSession`` computes the three groups of checks lazily (the pytest gate asks for them one
+test at a time; ``validation.report.run.run_gate`` asks for all) and assembles ``results.json``:
+
+- structure: generated boxes (empty boundary, profile temperature) against windows of the
+  training split of the reference frames; the same checks on windows of the held-out split
+  are the control (``Check.control``), the noise floor of each check at this scale;
+- markov: class probabilities, per-plane log-probability and boundary dependence;
+- md: classical and RPMD runs seeded from a repaired generated box against the same protocol
+  seeded from a training window.
+
+Caching (``validation.gate.cache``): sampled boxes per batch, every measurement, each MD run
+directory; keys hold the model and reference sha256, the profile sections a stage reads and
+the seed, never thresholds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+
+from map_core.errors import MapSuiteError
+from map_core.model.receptive_field import receptive_field
+from map_core.sampling.canvas import halo_for
+from validation.gate.boxes import boundary_windows, box_geometry, decode_grids, region_frames, sample_boxes, window_grids
+from validation.gate.cache import Cache, key
+from validation.gate.checks import Check, verdict
+from validation.gate.classifier import classifier_test, molecule_features
+from validation.gate.markov import markov_checks, measure_chain
+from validation.gate.md import md_checks, run_methods, seed_box, window_seed_box
+from validation.gate.provenance import provenance
+from validation.gate.results import FORMAT, FORMAT_VERSION
+from validation.gate.structure import measure_structure, structure_checks, structure_values
+from validation.gate.table1 import table1
+
+GROUPS = ("structure", "markov", "md")
+
+
+class GateSession:
+    """One gate run over `inputs` (validation.gate.inputs.GateInputs)."""
+
+    def __init__(self, inputs, cache_dir, progress: bool = False, log=None, generated=None):
+        """generated: optional (K, Z, Y, X) boxes to judge instead of sampling the model (controls:
+        e.g. held-out training windows); the Markov checks still sample the model."""
+        self.inp = inputs
+        self.profile = inputs.profile
+        self.model = inputs.model
+        self.voxel = self.model.config.voxel_nm
+        self.geometry = box_geometry(self.model.config, self.profile["sampling"])
+        self.cache = Cache(cache_dir)
+        self.progress = progress
+        self.log = log or (lambda msg: None)
+        self.seed = self.profile.seed
+        self._groups = {}
+        self._timing = {}
+        self._given = None if generated is None else np.ascontiguousarray(generated, dtype=np.uint8)
+        if self._given is not None and self._given.shape[1:] != self.geometry.shape:
+            raise MapSuiteError(f"given boxes of shape {self._given.shape[1:]} do not match the profile's {self.geometry.shape}")
+
+    # --- ensembles -----------------------------------------------------------------------
+    def _model_key(self) -> str:
+        """Cache key of the model's own samples."""
+        return key("generated", self.inp.model_sha256, self.profile["sampling"], self.geometry.as_dict(), self.seed)
+
+    def _gen_key(self) -> str:
+        """Cache key of the boxes judged by the structure and MD checks."""
+        if self._given is not None:
+            return key("given", hashlib.sha256(self._given.tobytes()).hexdigest(), self._given.shape)
+        return self._model_key()
+
+    def generated(self) -> np.ndarray:
+        """(n_boxes, Z, Y, X) boxes judged by the structure and MD checks: the model's samples
+        (empty or outside boundary), or the boxes given to the session."""
+        return self._given if self._given is not None else self.sampled()
+
+    def sampled(self) -> np.ndarray:
+        """(n_boxes, Z, Y, X) boxes sampled from the model, cached per batch."""
+        s = self.profile["sampling"]
+        return sample_boxes(self.model, self.geometry.shape, s["n_boxes"], s["temperature"], self.seed, s["boundary"],
+                            s["batch"], self.cache.dir(self._model_key()), self.progress, self.log)
+
+    def _windows(self, which: str, n: int) -> np.ndarray:
+        idx = self.inp.train_indices if which == "training" else self.inp.heldout_indices
+        rng = np.random.default_rng([self.seed, 11 if which == "training" else 13])
+        return window_grids(self.inp.frames, idx, self.geometry.shape, self.voxel, n, rng)
+
+    def training(self) -> np.ndarray:
+        return self._windows("training", self.profile["reference"]["windows"])
+
+    def heldout(self) -> np.ndarray:
+        return self._windows("heldout", self.profile["sampling"]["n_boxes"])
+
+    def _ens_key(self, which: str) -> str:
+        if which == "generated":
+            return self._gen_key()
+        return key(which, self.inp.reference_sha256, self.geometry.as_dict(), self.profile["reference"],
+                   self.profile["sampling"]["n_boxes"], self.seed)
+
+    # --- structure -------------------------------------------------------------------------
+    def measure(self, which: str) -> tuple:
+        """(structure measurement dict, classifier features dict) of one ensemble, cached."""
+        name = key("structure", self._ens_key(which), self.profile["structure"])
+        state = {}
+
+        def frames():
+            if "region" not in state:
+                whole = decode_grids(getattr(self, which)(), self.voxel)
+                state["whole"], state["region"] = whole, region_frames(whole, self.geometry)
+            return state
+
+        meas = self.cache.json(name, lambda: measure_structure(frames()["region"], frames()["whole"],
+                                                               self.profile["structure"], self.geometry))
+
+        def features():
+            x, b = molecule_features(frames()["region"], self.profile["structure"]["classifier_max_samples"], self.seed)
+            return {"x": x, "box": b}
+
+        return meas, self.cache.arrays(name + "-features", features)
+
+    def _structure(self) -> dict:
+        st, th = self.profile["structure"], self.profile["thresholds"]
+        gen, fg = self.measure("generated")
+        self.log("measuring training and held-out windows")
+        ref, fr = self.measure("training")
+        held, fh = self.measure("heldout")
+        values = structure_values(gen, ref, st)
+        control = structure_values(held, ref, st)
+        clf = self._classifier("generated", fg, fr)
+        clf_ctrl = self._classifier("heldout", fh, fr)
+        values["classifier"] = _classifier_value(clf)
+        control["classifier"] = _classifier_value(clf_ctrl)
+        checks = structure_checks(values, th, control)
+        return {"checks": checks, "generated": gen, "training": ref, "heldout": held,
+                "classifier": {"generated": clf, "heldout": clf_ctrl}}
+
+    def _classifier(self, which: str, feats, ref_feats) -> dict:
+        st = self.profile["structure"]
+        name = key("classifier", self._ens_key(which), self._ens_key("training"), st)
+        return self.cache.json(name, lambda: classifier_test(
+            feats["x"], feats["box"], ref_feats["x"], ref_feats["box"], hidden=st["classifier_hidden"],
+            epochs=st["classifier_epochs"], folds=st["classifier_folds"], max_samples=st["classifier_max_samples"],
+            seed=self.seed))
+
+    # --- markov ----------------------------------------------------------------------------
+    def _markov(self) -> dict:
+        s, mk = self.profile["sampling"], self.profile["markov"]
+        T = s["temperature"]
+        empty = self.cache.json(key("chain", self._model_key(), T),
+                                lambda: measure_chain(self.model, self.sampled(), T, self.geometry, s["boundary"]))
+        n = mk["seeded_boxes"]
+        halo = halo_for(receptive_field(self.model.config))
+        seeded_key = key("seeded", self.inp.model_sha256, self.inp.reference_sha256, s, self.geometry.as_dict(), n, self.seed)
+
+        def seeded_chain():
+            rng = np.random.default_rng([self.seed, 17])
+            bnd = boundary_windows(self.inp.frames, self.inp.train_indices, self.geometry.shape, halo, self.voxel, n, rng)
+            grids = sample_boxes(self.model, self.geometry.shape, n, T, self.seed + 1, bnd, min(s["batch"], n),
+                                 self.cache.dir(seeded_key), self.progress, self.log)
+            return measure_chain(self.model, grids, T, self.geometry, bnd)
+
+        seeded = self.cache.json(key("chain", seeded_key, T), seeded_chain)
+        checks, summary = markov_checks(empty, seeded, mk, self.profile["thresholds"])
+        return {"checks": checks, "empty": empty, "seeded": seeded, "summary": summary}
+
+    # --- md --------------------------------------------------------------------------------
+    def _md(self) -> dict:
+        p = self.profile
+        if not p["md"]["enabled"]:
+            return {"checks": [], "skipped": "disabled in the profile"}
+        box_nm = p["md"]["box_nm"]
+        md_sections = {k: p[k] for k in ("md", "md.classical", "md.rpmd")}
+        gen_dir = self.cache.dir(key("md-generated", self._gen_key(), md_sections, self.seed))
+        ref_dir = self.cache.dir(key("md-training", self.inp.reference_sha256, self.voxel, md_sections, self.seed))
+        pos, box, rep = seed_box(self.generated()[0], self.voxel, self.geometry.region_lower_nm, box_nm)
+        self.log(f"MD from a repaired generated box ({len(pos) // 3} waters, {box_nm} nm)")
+        gen = run_methods(pos, box, p, gen_dir, rep, self.progress)
+        _, (pos_r, box_r, rep_r) = window_seed_box(self.inp.frames, self.inp.train_indices, box_nm, self.voxel,
+                                                   np.random.default_rng([self.seed, 19]))
+        self.log(f"MD from a training window ({len(pos_r) // 3} waters)")
+        ref = run_methods(pos_r, box_r, p, ref_dir, rep_r, self.progress)
+        thresholds = {**p["thresholds"], "md_tolerance": p["thresholds.md_tolerance"]}
+        checks = []
+        for method in gen:
+            checks += md_checks(gen[method], ref[method], thresholds, method)
+        return {"checks": checks, "generated": gen, "training": ref}
+
+    # --- results ---------------------------------------------------------------------------
+    def group(self, name: str) -> dict:
+        """One group's checks and measurements ('structure', 'markov' or 'md'), computed once and timed."""
+        if name not in self._groups:
+            compute = {"structure": self._structure, "markov": self._markov, "md": self._md}[name]
+            t0 = time.perf_counter()
+            self._groups[name] = compute()
+            self._timing[name] = time.perf_counter() - t0
+        return self._groups[name]
+
+    def check(self, group: str, name: str) -> Check:
+        for c in self.group(group)["checks"]:
+            if c.name == name:
+                return c
+        raise KeyError(f"no check {name!r} in group {group!r} (is it disabled in the profile?)")
+
+    def results(self, command: str | None = None) -> dict:
+        """results.json content for the groups computed so far."""
+        checks = [c for g in GROUPS if g in self._groups for c in self._groups[g]["checks"]]
+        complete = all(g in self._groups for g in GROUPS)
+        out = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "verdict": ("pass" if verdict(checks) else "fail") if complete or not verdict(checks) else "incomplete",
+            "groups": [g for g in GROUPS if g in self._groups],
+            "checks": [c.as_dict() for c in checks],
+            "geometry": self.geometry.as_dict(),
+            "profile": self.profile.as_dict(),
+            "timing_s": {k: round(v, 1) for k, v in self._timing.items()},
+            "provenance": provenance(self.inp, command),
+            "judged": "model samples" if self._given is None else "given boxes (control), not the model's samples",
+        }
+        for g in self._groups:
+            out[g] = {k: v for k, v in self._groups[g].items() if k != "checks"}
+        out["table1"] = table1(out.get("md"))
+        return out
+
+
+def _classifier_value(clf: dict) -> tuple:
+    if not np.isfinite(clf.get("auc", float("nan"))):
+        return float("nan"), clf.get("reason", "classifier could not run")
+    return clf["auc"], (f"out-of-fold ROC AUC over {clf['n']} generated and {clf['n']} training molecules; "
+                        f"an uninformative classifier scatters by {clf['null_sd']:.3f}")

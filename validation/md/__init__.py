@@ -1,0 +1,30 @@
+"""Molecular dynamics of q-TIP4P/F water in OpenMM: classical and ring-polymer, resumable.
+
+- ``water_model``: the q-TIP4P/F System (Habershon, Markland, Manolopoulos 2009), M sites, force groups;
+- ``boxes``: starting boxes of whole molecules and their topology;
+- ``settings``: one run's settings (a dataclass, checked);
+- ``platform``: the OpenMM platform by name or the fastest present;
+- ``engine``: one context per stage (integrator, barostat, state in and out);
+- ``run``: minimise -> NPT -> NVT in a work directory, resuming after a kill;
+- ``files``: the state log and DCD trajectories that survive a kill;
+- ``trajectory``: a run read back as mdtraj or as map_core frames;
+- ``simulate``: a fresh box simulated into a frames file (training data);
+- ``stats``: block averages of correlated series.
+"""
+
+from validation.md.boxes import ideal_molecule, make_water_box, make_whole, random_rotation, water_topology
+from validation.md.engine import Engine, make_integrator
+from validation.md.platform import pick_platform
+from validation.md.run import load_md_checkpoint, rescale_molecules, run_md
+from validation.md.settings import MDSettings
+from validation.md.simulate import simulate_frames
+from validation.md.stats import block_average
+from validation.md.trajectory import load_trajectory, positions_to_frames, trajectory_to_frames
+from validation.md.water_model import PARAMS, build_system, with_m_sites
+
+__all__ = [
+    "PARAMS", "Engine", "MDSettings", "block_average", "build_system", "ideal_molecule", "load_md_checkpoint",
+    "load_trajectory", "make_integrator", "make_water_box", "make_whole", "pick_platform", "positions_to_frames",
+    "random_rotation", "rescale_molecules", "run_md", "simulate_frames", "trajectory_to_frames", "water_topology",
+    "with_m_sites",
+]

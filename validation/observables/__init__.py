@@ -1,0 +1,29 @@
+"""Water observables, ``compute_*(data, ...) -> ndarray`` in the style of mdtraj, lengths in nm.
+
+Every function takes map_core Frames, an mdtraj Trajectory or the arrays of one frame, and
+``periodic`` where it matters (generated boxes are open).
+
+- ``frame_tools``: the accepted inputs, whole molecules, wrapping, sub-regions;
+- ``density``, ``geometry`` (O-H, H-O-H, dipoles), ``rdf`` (periodic and the gate's edge-corrected
+  open-box RDF), ``order`` (Steinhardt, tetrahedral), ``hbonds``, ``energy`` (q-TIP4P/F, OpenMM).
+"""
+
+from validation.observables.density import compute_density
+from validation.observables.energy import compute_intermolecular_energy
+from validation.observables.frame_tools import as_frames, crop_frames, molecule_counts, water_molecules
+from validation.observables.geometry import (
+    compute_dipole_magnitudes,
+    compute_dipoles,
+    compute_hoh_angles,
+    compute_oh_distances,
+)
+from validation.observables.hbonds import compute_hbonds
+from validation.observables.order import compute_steinhardt, compute_tetrahedral_order
+from validation.observables.rdf import compute_rdf, first_peak, g_from_counts, open_rdf_counts
+
+__all__ = [
+    "as_frames", "compute_density", "compute_dipole_magnitudes", "compute_dipoles", "compute_hbonds",
+    "compute_hoh_angles", "compute_intermolecular_energy", "compute_oh_distances", "compute_rdf",
+    "compute_steinhardt", "compute_tetrahedral_order", "crop_frames", "first_peak", "g_from_counts",
+    "molecule_counts", "open_rdf_counts", "water_molecules",
+]

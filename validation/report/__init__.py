@@ -1,0 +1,12 @@
+"""Reports for people: the gate's HTML report and figures, data and model cards, a whole gate run.
+
+- ``html``: one self-contained HTML file from results.json (Jinja2, inline SVG);
+- ``figures``: the report's figures (matplotlib), also as PDF and PNG;
+- ``cards``: measured data and model cards (``python -m validation.report.cards``);
+- ``run``: ``run_gate``, the session, results.json and the report in one call.
+"""
+
+from validation.report.html import markdown_table, render_html, render_report
+from validation.report.run import run_gate
+
+__all__ = ["markdown_table", "render_html", "render_report", "run_gate"]

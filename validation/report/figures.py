@@ -1,0 +1,190 @@
+"""Figures of the gate report, drawn from results.json alone (so `map-suite report` can redraw them).
+
+Each ``fig_*`` function takes the results dict and returns a matplotlib Figure (no pyplot, no
+display); ``save_figure`` writes it as PDF and PNG for papers and returns the SVG text that the
+HTML report embeds. Axes show Å and degrees (text for people); results hold nm and radians.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from matplotlib import rc_context
+from matplotlib.figure import Figure
+
+from validation.gate.structure import HIST, rdf_curve
+
+# Experimental first-peak positions, Å: Soper, ISRN Phys. Chem. 2013, 279463 (intermolecular
+# g_OO, g_OH, g_HH) and Skinner et al., J. Chem. Phys. 138, 074506 (2013) for g_OO.
+EXPERIMENT_PEAKS_A = {"g_OO": [(2.79, "Soper 2013"), (2.80, "Skinner 2013")], "g_OH": [(1.86, "Soper 2013")],
+                      "g_HH": [(2.43, "Soper 2013")]}
+COLOURS = {"generated": "#c0392b", "training": "#1f5fa8", "heldout": "#7f8c8d"}
+LABELS = {"generated": "generated", "training": "training (voxelised)", "heldout": "held-out training (control)"}
+
+
+def save_figure(fig: Figure, out_dir, name: str) -> str:
+    """Write figures/NAME.pdf and .png under `out_dir`; return the figure as SVG text (no XML header)."""
+    folder = Path(out_dir) / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    with rc_context({"svg.hashsalt": f"map-suite-{name}", "svg.fonttype": "path"}):
+        fig.savefig(folder / f"{name}.pdf", metadata={"CreationDate": None, "Creator": "MAP suite"})
+        fig.savefig(folder / f"{name}.png", dpi=150)
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "MAP suite"})
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _hist_xy(counts, lo, hi):
+    counts = np.asarray(counts, float)
+    edges = np.linspace(lo, hi, len(counts) + 1)
+    density = counts / counts.sum() / np.diff(edges) if counts.sum() > 0 else counts
+    return edges, density
+
+
+def _ensembles(structure: dict):
+    """(name, measurement) of the ensembles whose distributions were measured."""
+    return [(k, structure[k]) for k in ("heldout", "training", "generated")
+            if k in structure and structure[k].get("rdf") is not None]
+
+
+def fig_rdf(results: dict) -> Figure:
+    """g_OO, g_OH, g_HH of generated boxes and training windows, with experimental peaks."""
+    st = results["structure"]
+    fig = Figure(figsize=(11, 3.4), layout="constrained")
+    for ax, name in zip(fig.subplots(1, 3), ("g_OO", "g_OH", "g_HH")):
+        for which, meas in _ensembles(st):
+            r, g = rdf_curve(meas, name)
+            ax.plot(r * 10, g, color=COLOURS[which], lw=1.0 if which == "heldout" else 1.5,
+                    alpha=0.6 if which == "heldout" else 1.0, label=LABELS[which])
+        for k, (pos, who) in enumerate(EXPERIMENT_PEAKS_A[name]):
+            ax.axvline(pos, color="k", ls=":" if k else "--", lw=0.9, label=f"experiment peak ({who})")
+        ax.set_xlabel("r (Å)")
+        ax.set_ylabel(f"$g_{{{name[2:]}}}(r)$")
+        ax.set_xlim(0, r[-1] * 10)
+    fig.axes[2].legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def fig_geometry(results: dict) -> Figure:
+    """O-H bond (Å) and H-O-H angle (degrees) distributions."""
+    st = results["structure"]
+    fig = Figure(figsize=(9, 3.3), layout="constrained")
+    for ax, name, scale, xlabel in zip(fig.subplots(1, 2), ("oh_bond", "hoh_angle"), (10.0, 180.0 / np.pi),
+                                       ("O-H bond (Å)", "H-O-H angle (degrees)")):
+        lo, hi, _ = HIST[name]
+        for which, meas in _ensembles(st):
+            edges, dens = _hist_xy(meas["hist"][name], lo * scale, hi * scale)
+            ax.stairs(dens, edges, color=COLOURS[which], label=LABELS[which], lw=1.3)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("probability density")
+    fig.axes[0].set_xlim(0.7, 1.3)
+    fig.axes[1].set_xlim(60, 150)
+    fig.axes[0].legend(fontsize=7)
+    return fig
+
+
+def fig_order(results: dict) -> Figure:
+    """Steinhardt q4, q6 (with KL divergences), tetrahedral order and hydrogen bonds per molecule."""
+    st = results["structure"]
+    checks = {c["name"]: c for c in results["checks"]}
+    fig = Figure(figsize=(12, 3.2), layout="constrained")
+    axes = fig.subplots(1, 4)
+    panels = [("q4", (0.0, 1.0), "$q_4$"), ("q6", (0.0, 1.0), "$q_6$"),
+              ("tetrahedral", HIST["tetrahedral"][:2], "tetrahedral order q"),
+              ("hbonds", HIST["hbonds"][:2], "H-bonds per molecule")]
+    for ax, (name, (lo, hi), xlabel) in zip(axes, panels):
+        for which, meas in _ensembles(st):
+            edges, dens = _hist_xy(meas["hist"][name], lo, hi)
+            ax.stairs(dens, edges, color=COLOURS[which], label=LABELS[which], lw=1.3)
+        if name in ("q4", "q6") and name in checks and checks[name]["value"] is not None:
+            ax.set_title(f"$D_{{KL}}$(train || gen) = {checks[name]['value']:.3f}", fontsize=9)
+        ax.set_xlabel(xlabel)
+    axes[0].set_ylabel("probability density")
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def fig_defects(results: dict) -> Figure:
+    """Where orphan atoms sit: rate against distance to the nearest face and against depth z."""
+    st = results["structure"]
+    geo = results["geometry"]
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for which in ("training", "generated"):
+        d = st[which]["defects"]
+        for ax, key in zip(axes, ("distance", "z")):
+            edges = np.asarray(d[f"{key}_edges"]) * 10
+            atoms, orph = np.asarray(d[f"{key}_atoms"]), np.asarray(d[f"{key}_orphans"])
+            rate = np.where(atoms > 0, orph / np.maximum(atoms, 1), np.nan)
+            ax.stairs(rate * 100, edges, color=COLOURS[which], label=f"{LABELS[which]}: {d['orphans']} of {d['atoms']} atoms")
+    for ax in axes:
+        ax.axvline(geo["burn_in_nm"] * 10, color="k", ls="--", lw=0.9, label="burn-in")
+        ax.set_ylabel("orphan atoms (%)")
+    axes[0].set_xlabel("distance to the nearest face of the generated box (Å)")
+    axes[1].set_xlabel("depth z in the analysed columns (Å)")
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def fig_md(results: dict) -> Figure | None:
+    """Temperature, density and potential energy per water against time for every MD run."""
+    md = results.get("md") or {}
+    runs = [(src, method, r) for src in ("generated", "training") for method, r in (md.get(src) or {}).items()
+            if r.get("series")]
+    if not runs:
+        return None
+    fig = Figure(figsize=(11, 6), layout="constrained")
+    axes = fig.subplots(3, 2, sharex="col")
+    for col, method in enumerate(("classical", "rpmd")):
+        for src, m, r in runs:
+            if m != method:
+                continue
+            s = r["series"]
+            for row, (key, label) in enumerate((("temperature_k", "T (K)"), ("density_g_cm3", "density (g/cm³)"),
+                                                ("potential_kj_mol_per_water", "potential (kJ/mol per water)"))):
+                axes[row, col].plot(s["time_ps"], s[key], color=COLOURS[src], lw=0.8, label=f"{src}-seeded")
+                axes[row, col].set_ylabel(label)
+        axes[0, col].set_title("classical" if method == "classical" else "RPMD")
+        axes[2, col].set_xlabel("time (ps): NPT, then NVT")
+    axes[0, 0].legend(fontsize=7)
+    return fig
+
+
+def fig_markov(results: dict) -> Figure:
+    """Mean log-probability per plane for empty and training-seeded boundaries, with the burn-in."""
+    mk = results["markov"]
+    voxel = results["geometry"]["voxel_nm"]
+    fig = Figure(figsize=(7, 3.4), layout="constrained")
+    ax = fig.subplots()
+    for name, colour, label in (("empty", COLOURS["generated"], "empty boundary"),
+                                ("seeded", COLOURS["training"], "training voxels around the box")):
+        planes = np.asarray(mk[name]["plane_logp"])
+        z = (np.arange(planes.shape[1]) + 0.5) * voxel * 10
+        for row in planes:
+            ax.plot(z, row, color=colour, lw=0.4, alpha=0.35)
+        ax.plot(z, planes.mean(axis=0), color=colour, lw=1.8, label=f"{label} (mean of {len(planes)})")
+    ax.axvline(mk["empty"]["burn_in"] * voxel * 10, color="k", ls="--", lw=0.9, label="burn-in")
+    ax.axvline(mk["empty"]["region_end"] * voxel * 10, color="k", ls=":", lw=0.9, label="end of analysed region")
+    ax.set_xlabel("plane depth z (Å)")
+    ax.set_ylabel("mean log p per voxel (nats)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+FIGURES = (("rdf", fig_rdf, "structure"), ("geometry", fig_geometry, "structure"), ("order", fig_order, "structure"),
+           ("defects", fig_defects, "structure"), ("md", fig_md, "md"), ("markov", fig_markov, "markov"))
+
+
+def draw_all(results: dict, out_dir) -> dict:
+    """name -> SVG text of every figure the results have data for (PDF and PNG written too)."""
+    out = {}
+    for name, draw, group in FIGURES:
+        if group not in results.get("groups", []):
+            continue
+        fig = draw(results)
+        if fig is not None:
+            out[name] = save_figure(fig, out_dir, name)
+    return out

@@ -1,0 +1,113 @@
+"""The gate report: one self-contained HTML file rendered from results.json.
+
+Jinja2 with autoescaping renders ``validation/report/templates/report.html.j2``; figures are inlined
+as SVG (no scripts, no external files, nothing fetched from a network), and also written as
+PDF and PNG under ``figures/`` for papers. Numbers are shown in Å and degrees; results.json
+keeps nm and radians.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from map_core.files import write_text_atomic
+from validation.report.figures import FIGURES, draw_all
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE = "report.html.j2"
+GROUP_TITLES = {"structure": "Structure of generated boxes", "markov": "Markov chain of the model",
+                "md": "Molecular dynamics seeded from generated boxes"}
+
+
+def display(value, unit: str) -> tuple:
+    """(text, unit) for people: nm -> Å, rad -> degrees, others as they are."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a", ""
+    scale, shown = {"nm": (10.0, "Å"), "rad": (180.0 / math.pi, "°")}.get(unit, (1.0, unit))
+    v = value * scale
+    text = f"{v:.4g}" if v == 0 or 1e-3 <= abs(v) < 1e5 else f"{v:.3e}"
+    return text, shown
+
+
+def _rows(results: dict) -> list:
+    rows = []
+    for c in results["checks"]:
+        value, unit = display(c["value"], c["unit"])
+        threshold, _ = display(c["threshold"], c["unit"])
+        control = display(c["control"], c["unit"])[0] if c.get("control") is not None else ""
+        ctrl_fails = c.get("control") is not None and not (
+            c["control"] <= c["threshold"] if c["relation"] == "<=" else c["control"] >= c["threshold"])
+        rows.append(dict(c, value_text=value, threshold_text=threshold, control_text=control, unit_text=unit,
+                         control_fails=ctrl_fails))
+    return rows
+
+
+def markdown_table(results: dict) -> str:
+    """The verdict table of a results.json as Markdown (for a README or a paper's supplement):
+    one row per check with value, relation and threshold (Å and degrees for lengths and angles),
+    the held-out control and the verdict."""
+    lines = [f"Verdict: **{results['verdict'].upper()}** ({sum(c['passed'] for c in results['checks'])} of "
+             f"{len(results['checks'])} checks passed; profile {results['profile']['profile']['name']}, "
+             f"model sha256 {results['provenance']['model']['sha256'][:12]}).", "",
+             "| group | check | value | threshold | held-out control | verdict |", "|---|---|---|---|---|---|"]
+    for row in _rows(results):
+        unit = f" {row['unit_text']}" if row["unit_text"] else ""
+        control = f"{row['control_text']}{unit}" if row["control_text"] else ""
+        lines.append(f"| {row['group']} | `{row['name']}` | {row['value_text']}{unit} | {row['relation']} "
+                     f"{row['threshold_text']}{unit} | {control} | {'pass' if row['passed'] else '**FAIL**'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _table1(results: dict) -> list:
+    out = []
+    for r in results.get("table1", []):
+        if "failed" in r:
+            out.append({"run": r["run"], "failed": r["failed"]})
+            continue
+
+        def cell(key, se_key, scale=1.0, digits=4):
+            v, se = r.get(key), r.get(se_key)
+            if v is None:
+                return "n/a"
+            return f"{v * scale:.{digits}f}" + (f" ± {se * scale:.{digits}f}" if se is not None else "")
+
+        out.append({"run": r["run"], "density": cell("density_g_cm3", "density_se"),
+                    "bond": cell("oh_bond_nm", "oh_bond_se", 10.0), "angle": cell("hoh_angle_deg", "hoh_angle_se", 1.0, 2),
+                    "dipole": cell("dipole_debye", "dipole_se", 1.0, 3), "waters": r.get("waters")})
+    return out
+
+
+def render_html(results: dict, svgs: dict) -> str:
+    """The report as an HTML string."""
+    env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    rows = _rows(results)
+    groups = [(g, GROUP_TITLES[g], [r for r in rows if r["group"] == g]) for g in results.get("groups", [])]
+    return env.get_template(TEMPLATE).render(
+        r=results, groups=groups, rows=rows, table1=_table1(results),
+        figures=_figures(svgs), svg_names=sorted(svgs),
+        passed=sum(1 for x in rows if x["passed"]), failed=[x for x in rows if not x["passed"]],
+        too_tight=[x for x in rows if x["control_fails"]],
+        profile_json=json.dumps(results.get("profile", {}), indent=1, sort_keys=True),
+        provenance_json=json.dumps(results.get("provenance", {}), indent=1, sort_keys=True),
+    )
+
+
+def _figures(svgs: dict) -> dict:
+    """Inline SVG per figure name (our own matplotlib output, so not escaped); a note where missing."""
+    missing = Markup('<p class="muted">(figure not drawn: no data)</p>')
+    return {name: Markup(svgs[name]) if name in svgs else missing for name, _, _ in FIGURES}
+
+
+def render_report(results: dict, out_dir) -> Path:
+    """Draw the figures and write report.html into `out_dir`; return its path."""
+    out_dir = Path(out_dir)
+    svgs = draw_all(results, out_dir)
+    path = out_dir / "report.html"
+    write_text_atomic(path, render_html(results, svgs))
+    return path
