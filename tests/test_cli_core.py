@@ -91,6 +91,7 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, lattice_file):
         (["train", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "y.pt")], "missing.npz"),
         (["train", "--data", str(lattice_file), "--out", str(tmp_path / "y.pt"), "--crop", "500"], "smaller than the crop"),
         (["train", "--data", str(lattice_file), "--out", str(model), "--voxel", "0.03", "--resume"], "voxel size mismatch"),
+        (["train", "--data", str(lattice_file), "--out", str(tmp_path / "y.pt"), "--device", "bogus"], "not a torch device"),
     ]
     for args, expect in cases:
         result = run_cli(*args)
@@ -99,6 +100,8 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, lattice_file):
         assert len(lines) == 1 and expect in lines[0], result.stderr
     if not torch.cuda.is_available():
         result = run_cli("generate", "--model", str(model), "--device", "cuda", "--out", str(tmp_path / "x.npz"))
+        assert result.returncode == 2 and "no CUDA device" in result.stderr.strip().splitlines()[-1], result.stderr
+        result = run_cli("train", "--data", str(lattice_file), "--out", str(tmp_path / "y.pt"), "--device", "cuda:0")
         assert result.returncode == 2 and "no CUDA device" in result.stderr.strip().splitlines()[-1], result.stderr
     assert not (tmp_path / "x.npz").exists() and not (tmp_path / "y.pt").exists()
     assert not (tmp_path / "x.npz.partial").exists()

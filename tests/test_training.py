@@ -5,13 +5,23 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from waters import water_lattice
 
 from map_core.atoms.frames import Frames, save_frames
 from map_core.errors import MapSuiteError
 from map_core.model.checkpoint import load_checkpoint, load_model
 from map_core.model.pixelcnn import ModelConfig
-from map_core.training.crops import all_rotations, apply_rotation, seed_rotations
+from map_core.training.crops import (
+    ROTATION_SETS,
+    all_rotations,
+    apply_rotation,
+    crop_specs,
+    cut_crops,
+    sample_crops,
+    seed_rotations,
+)
 from map_core.training.train import TrainSettings, train
 
 TINY = ModelConfig(layers=2, filters=4, dropout=0.1)
@@ -99,3 +109,45 @@ def test_learns_real_water(tmp_path, md_frames):
                  TrainSettings(crop=16, steps=400, batch=4, lr=0.01, optimizer="adam", test_crops=8, test_fraction=0.4),
                  progress=False)
     assert prov["test_cross_entropy"] < 0.9 * prov["baseline_cross_entropy"], prov
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["seed", "full"]))
+def test_device_crops_equal_host_crops(seed, rotation_set):
+    """The crops cut from torch tensors (the CUDA data path, run here on the CPU) equal the numpy
+    crops of `sample_crops` for the same draws, under every rotation."""
+    rng = np.random.default_rng(seed)
+    grids = [rng.integers(0, 3, size=tuple(rng.integers(6, 11, 3)), dtype=np.uint8) for _ in range(3)]
+    rotations = ROTATION_SETS[rotation_set]()
+    host = sample_crops(grids, [0, 2], 5, 4, np.random.default_rng([seed, 1]), rotations)
+    specs = crop_specs([g.shape for g in grids], [0, 2], 5, 4, np.random.default_rng([seed, 1]), len(rotations))
+    device = cut_crops([torch.from_numpy(g) for g in grids], specs, 5, rotations)
+    assert np.array_equal(host, device.long().numpy())
+
+
+def test_bf16_autocast_trains_and_is_recorded(tmp_path, lattice_file):
+    """precision='bf16' runs the network under bf16 autocast (the CUDA default, here on the CPU):
+    the loss stays finite, the weights differ from an fp32 run, and the checkpoint says which."""
+    settings = TrainSettings(crop=8, steps=3, batch=2, checkpoint_every=3, test_crops=2, seed=5)
+    train(lattice_file, tmp_path / "fp32.pt", TINY, settings, progress=False)
+    prov = train(lattice_file, tmp_path / "bf16.pt", TINY, settings, progress=False, precision="bf16")
+    assert np.isfinite(prov["test_cross_entropy"])
+    assert [s["precision"] for s in prov["segments"]] == ["bf16"] and prov["segments"][0]["device"] == "cpu"
+    a, b = (load_model(tmp_path / f"{n}.pt")[0].state_dict() for n in ("fp32", "bf16"))
+    assert not all(torch.equal(v, b[k]) for k, v in a.items())
+    with pytest.raises(MapSuiteError, match="precision must be one of"):
+        train(lattice_file, tmp_path / "x.pt", TINY, settings, progress=False, precision="fp8")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_cuda_training_resumes_exactly(tmp_path, lattice_file, precision):
+    settings = TrainSettings(crop=8, steps=6, batch=2, checkpoint_every=3, test_crops=2, seed=5)
+    train(lattice_file, tmp_path / "straight.pt", TINY, settings, progress=False, device="cuda", precision=precision)
+    train(lattice_file, tmp_path / "resumed.pt", TINY, dataclasses.replace(settings, steps=3), progress=False,
+          device="cuda", precision=precision)
+    prov = train(lattice_file, tmp_path / "resumed.pt", TINY, settings, resume=True, progress=False, device="cuda",
+                 precision=precision)
+    a, b = (load_model(tmp_path / f"{n}.pt")[0].state_dict() for n in ("straight", "resumed"))
+    assert all(torch.equal(v, b[k]) for k, v in a.items())
+    assert [s["from_step"] for s in prov["segments"]] == [0, 3]

@@ -13,13 +13,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from map_core.atoms.frames import Frames, save_frames
 from map_core.atoms.molecules import decoded_water_limits, group_waters
 from map_core.atoms.voxels import decode
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path, write_text_atomic
+from map_core.model.device import resolve_device
 from map_core.sampling.fast import sample_fast
 from map_core.sampling.reference import sample_reference
 
@@ -49,15 +49,9 @@ def sampler_function(name: str):
 
 
 def _check_device(device: str, sampler: str) -> str:
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise MapSuiteError(f"--device {device!r} is not a torch device (cpu, cuda, cuda:N)") from None
-    if dev.type != "cpu" and sampler != "fast":
+    if sampler != "fast" and not str(device).startswith("cpu"):
         raise MapSuiteError(f"the {sampler} sampler runs on the CPU only, not on {device}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise MapSuiteError(f"--device {device}: this torch build or machine has no CUDA device")
-    return str(dev)
+    return str(resolve_device(device))
 
 
 def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 1.0, seed: int = 0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import torch
 
 from map_core.atoms.voxels import encode, full_voxels
 from map_core.errors import MapSuiteError
@@ -86,15 +87,35 @@ def check_crop(grids, crop: int, path=None) -> None:
         raise MapSuiteError(f"crop must be at least 2 voxels, got {crop}")
 
 
+def crop_specs(shapes, indices, crop: int, n: int, rng: np.random.Generator, n_rotations: int) -> np.ndarray:
+    """(n, 5) int64 rows (frame, z, y, x, rotation index) of `n` random crops of side `crop` from the
+    frames at `indices` with grid shapes `shapes`; the random draws are those of `sample_crops`."""
+    out = np.empty((n, 5), dtype=np.int64)
+    for b in range(n):
+        f = indices[rng.integers(len(indices))]
+        z, y, x = (rng.integers(s - crop + 1) for s in shapes[f])
+        out[b] = (f, z, y, x, rng.integers(n_rotations))
+    return out
+
+
+def cut_crops(grids, specs, crop: int, rotations):
+    """(n, crop, crop, crop) crops at `specs` (see `crop_specs`) of numpy grids (uint8 numpy out) or
+    of torch tensors on any device (uint8 tensor on that device out)."""
+    pieces = []
+    for f, z, y, x, r in specs:
+        piece = grids[f][z : z + crop, y : y + crop, x : x + crop]
+        for k, axes in rotations[r]:
+            piece = np.rot90(piece, k, axes) if isinstance(piece, np.ndarray) else torch.rot90(piece, k, axes)
+        pieces.append(piece)
+    if isinstance(grids[0], np.ndarray):
+        return np.stack(pieces) if pieces else np.zeros((0, crop, crop, crop), np.uint8)
+    return torch.stack(pieces)
+
+
 def sample_crops(grids, indices, crop: int, n: int, rng: np.random.Generator, rotations) -> np.ndarray:
     """(n, crop, crop, crop) int64 crops from random frames among `indices`, randomly placed and rotated."""
-    out = np.empty((n, crop, crop, crop), dtype=np.int64)
-    for b in range(n):
-        grid = grids[indices[rng.integers(len(indices))]]
-        z, y, x = (rng.integers(s - crop + 1) for s in grid.shape)
-        piece = grid[z : z + crop, y : y + crop, x : x + crop]
-        out[b] = apply_rotation(piece, rotations[rng.integers(len(rotations))])
-    return out
+    specs = crop_specs([g.shape for g in grids], indices, crop, n, rng, len(rotations))
+    return cut_crops(grids, specs, crop, rotations).astype(np.int64)
 
 
 def class_frequencies(grids, indices, n_classes: int) -> np.ndarray:

@@ -1,7 +1,13 @@
 """Training a MAP PixelCNN on voxelised frames: SGD (or Adam), cross-entropy, checkpoints, resume.
 
 Every step draws its crops from a generator seeded by (seed, step) and reseeds torch (dropout)
-the same way, so a run resumed from a checkpoint continues exactly as if it had never stopped.
+the same way, so a run resumed from a checkpoint continues exactly as if it had never stopped
+(on the same device and precision; CUDA runs use cuDNN's deterministic algorithms for this).
+
+On a CUDA device the voxelised frames live on the device and crops are cut there (only the
+(frame, corner, rotation) draws come from the host), the forward pass runs under bf16 autocast
+unless ``precision="fp32"``, and the loss is read back only every ``SYNC_EVERY`` steps, so the
+host never waits for the device between steps.
 """
 
 from __future__ import annotations
@@ -21,15 +27,21 @@ from map_core.atoms.frames import load_frames
 from map_core.errors import MapSuiteError
 from map_core.files import sha256_file
 from map_core.model.checkpoint import check_voxel_size, load_checkpoint, save_checkpoint
+from map_core.model.device import resolve_device
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D, one_hot
 from map_core.training.crops import (
     ROTATION_SETS,
     check_crop,
     class_frequencies,
+    crop_specs,
+    cut_crops,
     sample_crops,
     split_frames,
     voxelise,
 )
+
+PRECISIONS = ("auto", "fp32", "bf16")
+SYNC_EVERY = 10  # steps between reads of the loss from the device (progress, history, NaN check)
 
 
 @dataclass(frozen=True)
@@ -67,10 +79,33 @@ class TrainSettings:
             raise MapSuiteError("learning-rate drop steps must be >= 1 and 0 < lr_drop_factor <= 1")
 
 
-def cross_entropy(model, crops: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy (nats per voxel) of (B, Z, Y, X) class crops under `model`."""
-    logits = model(one_hot(crops, model.config.n_classes))
-    return F.cross_entropy(logits, crops)
+def cross_entropy(model, crops: torch.Tensor, autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Mean cross-entropy (nats per voxel, float32) of (B, Z, Y, X) class crops under `model`;
+    with `autocast_dtype` (torch.bfloat16) the network runs under autocast on the crops' device."""
+    crops = crops.long()
+    with torch.autocast(crops.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+        logits = model(one_hot(crops, model.config.n_classes))
+    return F.cross_entropy(logits.float(), crops)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bfloat16 for precision "bf16" (and "auto" on CUDA), None (fp32) otherwise."""
+    if precision not in PRECISIONS:
+        raise MapSuiteError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def _to_cpu(state):
+    """A state dict (nested dicts and lists of tensors) with every tensor on the CPU."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().cpu()
+    if isinstance(state, dict):
+        return {k: _to_cpu(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_to_cpu(v) for v in state)
+    return state
 
 
 def baseline_cross_entropy(freq: np.ndarray, crops: np.ndarray) -> float:
@@ -86,8 +121,12 @@ def make_optimizer(model, settings: TrainSettings):
 
 
 def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, resume: bool = False, progress: bool = True,
-          lr_drop: tuple | None = None) -> dict:
+          lr_drop: tuple | None = None, device: str = "cpu", precision: str = "auto") -> dict:
     """Train on the frames file `data_path`, checkpointing to `out_path`; return the provenance dict.
+
+    device: "cpu", "cuda" or "cuda:N"; precision: "auto" (bf16 autocast on CUDA, fp32 on the
+    CPU), "fp32" or "bf16". Each (re)start appends (device, precision, first step) to the
+    checkpoint's provenance ``segments``.
 
     With resume=True and an existing `out_path`, continue that run (its config and settings win)
     up to `settings.steps` total steps. lr_drop: (steps, factor) to set on resume; the steps
@@ -95,7 +134,9 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
     any), so the result equals a run from scratch with these settings.
     """
     data_path, out_path = Path(data_path), Path(out_path)
-    start_step, history, elapsed = 0, [], 0.0
+    dev = resolve_device(device)
+    amp = autocast_dtype(precision, dev)
+    start_step, history, elapsed, segments = 0, [], 0.0, []
     model_state = optim_state = None
     if resume and out_path.exists():
         payload = load_checkpoint(out_path)
@@ -115,6 +156,7 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
         check_voxel_size(old_config.voxel_nm, config.voxel_nm, out_path)
         config = old_config
         start_step, history, elapsed = state["step"], list(state["history"]), state["elapsed_s"]
+        segments = list(state.get("segments") or [{"device": "cpu", "precision": "fp32", "from_step": 0}])
         model_state, optim_state = payload["state_dict"], state["optimizer"]
         data_sha = sha256_file(data_path)
         if payload["provenance"].get("data_sha256") != data_sha:
@@ -129,8 +171,13 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
     baseline = baseline_cross_entropy(freq, test_crops)
     data_sha = sha256_file(data_path)
 
+    segments.append({"device": str(dev), "precision": "fp32" if amp is None else "bf16", "from_step": start_step,
+                     "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"})
+    if dev.type == "cuda":
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False  # exact resume
+
     torch.manual_seed(settings.seed)
-    model = PixelCNN3D(config)
+    model = PixelCNN3D(config).to(dev)
     optimizer = make_optimizer(model, settings)
     if model_state is not None:
         model.load_state_dict(model_state)
@@ -140,11 +187,16 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
         # marginal alone would otherwise take most of a short run.
         with torch.no_grad():
             model.head_out.bias.copy_(torch.log(torch.as_tensor(np.maximum(freq, 1e-12), dtype=torch.float32)))
+    # On the CPU crops are cut from the numpy grids (as always); elsewhere from copies on the device.
+    device_grids = grids if dev.type == "cpu" else [torch.from_numpy(g).to(dev) for g in grids]
+    shapes = [g.shape for g in grids]
+    test_tensor = torch.from_numpy(test_crops).to(dev)
 
     def evaluate() -> float:
         model.eval()
         with torch.no_grad():
-            losses = [cross_entropy(model, torch.from_numpy(test_crops[i : i + 4])).item() * len(test_crops[i : i + 4]) for i in range(0, len(test_crops), 4)]
+            losses = [cross_entropy(model, test_tensor[i : i + 4], amp).item() * len(test_tensor[i : i + 4])
+                      for i in range(0, len(test_tensor), 4)]
         model.train()
         return float(sum(losses) / len(test_crops))
 
@@ -156,11 +208,11 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
             "train_loss_last": history[-1][1] if history else None,
             "test_cross_entropy": test_ce, "baseline_cross_entropy": baseline,
             "class_frequencies": freq.tolist(), "wall_time_s": elapsed,
-            "torch_version": str(torch.__version__),
+            "torch_version": str(torch.__version__), "segments": segments,
         }
         training_state = {
-            "step": step, "settings": dataclasses.asdict(settings), "optimizer": optimizer.state_dict(),
-            "history": history, "elapsed_s": elapsed,
+            "step": step, "settings": dataclasses.asdict(settings), "optimizer": _to_cpu(optimizer.state_dict()),
+            "history": history, "elapsed_s": elapsed, "segments": segments,
         }
         save_checkpoint(out_path, model, provenance, training_state)
         return provenance
@@ -170,25 +222,41 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
         bar = tqdm(total=settings.steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
     model.train()
     t0 = time.perf_counter() - elapsed
+    pending = []  # (step, loss on the device) not yet read back
+
+    def drain():
+        """Read the pending losses back (one host-device sync), check them, record them."""
+        nonlocal elapsed
+        if not pending:
+            return
+        values = torch.stack([loss for _, loss in pending]).tolist()
+        for (step, _), value in zip(pending, values):
+            if not math.isfinite(value):
+                raise MapSuiteError(f"training diverged at step {step} (loss {value}); last checkpoint kept, try a smaller --lr", out_path)
+            history.append((step + 1, float(value)))
+        pending.clear()
+        elapsed = time.perf_counter() - t0
+        if bar:
+            bar.update(history[-1][0] - bar.n)
+            bar.set_postfix(loss=f"{history[-1][1]:.4f}")
+
     for step in range(start_step, settings.steps):
         rng = np.random.default_rng([settings.seed, step])
         torch.manual_seed(settings.seed * 1_000_003 + step)
-        crops = torch.from_numpy(sample_crops(grids, train_idx, settings.crop, settings.batch, rng, rotations))
-        loss = cross_entropy(model, crops)
-        if not math.isfinite(loss.item()):
-            raise MapSuiteError(f"training diverged at step {step} (loss {loss.item()}); last checkpoint kept, try a smaller --lr", out_path)
+        specs = crop_specs(shapes, train_idx, settings.crop, settings.batch, rng, len(rotations))
+        crops = cut_crops(device_grids, specs, settings.crop, rotations)
+        loss = cross_entropy(model, torch.from_numpy(crops) if dev.type == "cpu" else crops, amp)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         for group in optimizer.param_groups:
             group["lr"] = settings.lr_at(step)
+        pending.append((step, loss.detach()))
+        if dev.type == "cpu" or len(pending) >= SYNC_EVERY or (step + 1) % settings.checkpoint_every == 0:
+            drain()  # every loss is checked before the checkpoint that would hold its step
         optimizer.step()
-        history.append((step + 1, float(loss.item())))
-        elapsed = time.perf_counter() - t0
-        if bar:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
         if (step + 1) % settings.checkpoint_every == 0 and step + 1 < settings.steps:
             checkpoint(step + 1, None)
+    drain()
     if bar:
         bar.close()
     test_ce = evaluate()

@@ -6,7 +6,7 @@ import torch
 
 from map_core.errors import MapSuiteError
 from map_core.model.pixelcnn import ModelConfig
-from map_core.training.train import TrainSettings, train
+from map_core.training.train import PRECISIONS, TrainSettings, train
 
 
 def add_arguments(p) -> None:
@@ -35,6 +35,9 @@ def add_arguments(p) -> None:
     p.add_argument("--checkpoint-every", type=int, default=s.checkpoint_every)
     p.add_argument("--seed", type=int, default=s.seed)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default="cpu", help="where training runs: cpu (default), cuda, cuda:N")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: bf16 autocast on CUDA, fp32 on the CPU (default); fp32; bf16")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--no-progress", action="store_true")
 
@@ -54,7 +57,8 @@ def run(args) -> int:
     lr_drop = None
     if args.resume and (args.lr_drop_steps is not None or args.lr_drop_factor is not None):
         lr_drop = (settings.lr_drop_steps, settings.lr_drop_factor)
-    prov = train(args.data, args.out, config, settings, resume=args.resume, progress=not args.no_progress, lr_drop=lr_drop)
+    prov = train(args.data, args.out, config, settings, resume=args.resume, progress=not args.no_progress, lr_drop=lr_drop,
+                 device=args.device, precision=args.precision)
     print(f"wrote {args.out}: {prov['steps']} steps, test cross-entropy {prov['test_cross_entropy']:.5f} nats/voxel "
           f"(class-frequency baseline {prov['baseline_cross_entropy']:.5f}), {prov['wall_time_s']:.0f} s")
     return 0
