@@ -13,14 +13,28 @@ from pathlib import Path
 
 from map_core.files import write_text_atomic
 
-from . import bench_md, bench_sampler
+from . import bench_md, bench_sampler, bench_training
 
 RESULTS = Path(__file__).parent / "results"
 README = Path(__file__).parent.parent / "README.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 
-def table(sampler: dict, md: dict) -> str:
+def training_rows(training: dict) -> list:
+    rows = []
+    for name, m in training["models"].items():
+        cfg = m["config"]
+        label = f"{name} ({cfg['layers']}x{cfg['filters']}, {cfg['activation']})"
+        for key, r in m["settings"].items():
+            where = f"CPU, {r['threads']} thread(s)" if r["device"] == "cpu" else f"{r['device']} {r['precision']}"
+            rows.append(f"| training, {label}, {where} | {r['crops_per_second']:.2f} crops/s of 32^3 (batch {r['batch']}, "
+                        f"{r['steps_per_second']:.2f} steps/s) | |")
+        if not any(r["device"] != "cpu" for r in m["settings"].values()):
+            rows.append(f"| training, {label}, CUDA | no GPU on this machine | |")
+    return rows
+
+
+def table(sampler: dict, md: dict, training: dict | None = None) -> str:
     """Markdown table of the headline numbers."""
     rows = ["| measure | value | target |", "|---|---|---|"]
     for name, m in sampler["models"].items():
@@ -44,6 +58,8 @@ def table(sampler: dict, md: dict) -> str:
     bc = md["box_cost"]
     for name, s in bc["md_seconds"].items():
         rows.append(f"| one {md['waters']}-water box: {bc['equilibration_ps']:.0f} ps {name} MD vs MAP ({bc['map']['side_voxels']}^3 voxels, {bc['map']['seconds']:.0f} s) | {s / 3600:.2f} h, {bc['md_over_map'][name]:.0f}x the MAP cost | |")
+    if training:
+        rows += training_rows(training)
     mach = sampler["machine"]
     rows.append("")
     rows.append(f"Measured on {mach['cpu']} ({mach['cores']} cores), torch {mach['torch']}, Python {mach['python']}.")
@@ -63,15 +79,19 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--skip-md", action="store_true", help="reuse benchmarks/results/md.json")
     p.add_argument("--skip-sampler", action="store_true", help="reuse benchmarks/results/sampler.json")
+    p.add_argument("--skip-training", action="store_true", help="reuse benchmarks/results/training.json")
     p.add_argument("--sizes", type=int, nargs="+", default=None, help="cube sides for the scaling run (default 32 64 96 128)")
     args = p.parse_args(argv)
     if not args.skip_sampler:
         bench_sampler.main(["--quick"] if args.quick else (["--sizes", *map(str, args.sizes)] if args.sizes else []))
     if not args.skip_md:
         bench_md.main(["--quick"] if args.quick else [])
+    if not args.skip_training:
+        bench_training.main(["--quick"] if args.quick else [])
     sampler = json.loads((RESULTS / "sampler.json").read_text())
     md = json.loads((RESULTS / "md.json").read_text())
-    text = table(sampler, md)
+    training = json.loads((RESULTS / "training.json").read_text()) if (RESULTS / "training.json").exists() else None
+    text = table(sampler, md, training)
     write_text_atomic(RESULTS / "table.md", text)
     update_readme(text)
     print(text)

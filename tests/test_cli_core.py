@@ -14,6 +14,7 @@ from map_core.atoms.frames import load_frames, save_frames
 from map_core.files import sha256_file
 from map_core.model.checkpoint import load_model
 from map_core.sampling.generate import generate_to_file
+from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
 from map_core.sampling.reference import sample_reference
 from validation.cli.main import main
 
@@ -28,7 +29,11 @@ def test_train_generate_evaluate(tmp_path, lattice_file, capsys):
             "--out", str(out), "--no-progress", "--sampler", "reference"]
     assert main(args) == 0
     boxes = load_frames(out, allow_empty_frames=True)
-    assert boxes.extra["grids"].shape == (2, 3, 4, 5) and len(boxes.meta["defects"]) == 2
+    net, _ = load_model(model)
+    b = burn_in_voxels(net.config, 1.0)
+    assert boxes.extra["grids"].shape == (2, *canvas_shape((3, 4, 5), b, face_voxels(0.025))) and b > 0
+    assert boxes.meta["region"]["origin_zyx"] == [b, b, b] and len(boxes.meta["defects"]) == 2
+    assert np.allclose(boxes.box, [5 * 0.025, 4 * 0.025, 3 * 0.025])
     assert boxes.meta["voxel_nm"] == 0.025 and not out.with_name(out.name + ".partial").exists()
     first = boxes.extra["grids"].copy()
     assert main(args) == 0  # same seed, same output
@@ -92,6 +97,8 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, lattice_file):
         (["train", "--data", str(lattice_file), "--out", str(tmp_path / "y.pt"), "--crop", "500"], "smaller than the crop"),
         (["train", "--data", str(lattice_file), "--out", str(model), "--voxel", "0.03", "--resume"], "voxel size mismatch"),
         (["train", "--data", str(lattice_file), "--out", str(tmp_path / "y.pt"), "--device", "bogus"], "not a torch device"),
+        (["generate", "--model", str(model), "--burn-in", "nan", "--out", str(tmp_path / "x.npz")], "burn-in must be finite"),
+        (["generate", "--model", str(model), "--burn-in", "-1", "--out", str(tmp_path / "x.npz")], "burn-in must be finite"),
     ]
     for args, expect in cases:
         result = run_cli(*args)

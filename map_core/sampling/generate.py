@@ -1,9 +1,19 @@
 """Generation as a long job: boxes in batches, each finished batch kept on disk, then one output file.
 
-The output is a frames file (ragged layout) of the decoded boxes, with molecule ids from
-`group_waters`, defect counts per box in meta, and the raw voxel grids and log-probabilities as
-extra arrays `grids` (K, Z, Y, X) uint8 and `log_prob` (K,) float64. An interrupted run resumes
-from `OUT.partial/` when called again with the same arguments.
+Each box of the requested (Z, Y, X) voxels is generated inside a larger canvas with a burn-in
+margin (``map_core.sampling.margins``, default one receptive field) and cut out of it: the
+output holds the whole molecules whose oxygen lies in the box (their hydrogens may reach up to
+a bond length past its faces) and the orphan atoms inside it (molecule id -1), positions
+relative to the box's corner. With ``repair`` the box is made periodic and MD-ready instead:
+orphans and molecules that clash across the periodic seam are removed
+(``map_core.atoms.molecules.repair``). With ``burn_in=0`` and no repair the box is the raw
+canvas, every atom decoded.
+
+The output is a frames file (ragged layout) with molecule ids from `group_waters`, defect (and
+repair) counts per box in meta, the sampled canvases and their log-probabilities as extra
+arrays `grids` (K, Z', Y', X') uint8 and `log_prob` (K,) float64, and the box's place in the
+canvas in ``meta["region"]``. An interrupted run resumes from `OUT.partial/` when called again
+with the same arguments.
 """
 
 from __future__ import annotations
@@ -15,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from map_core.atoms.frames import Frames, save_frames
-from map_core.atoms.molecules import decoded_water_limits, group_waters
+from map_core.atoms.molecules import decoded_water_limits, group_waters, repair, water_indices
 from map_core.atoms.voxels import decode
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path, write_text_atomic
 from map_core.model.device import resolve_device
 from map_core.sampling.fast import sample_fast
+from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
 from map_core.sampling.reference import sample_reference
 
 SAMPLERS = ("fast", "reference")
@@ -40,6 +51,36 @@ def decode_boxes(grids: np.ndarray, voxel: float) -> tuple:
     return positions, elements, molecule, reports
 
 
+def cut_box(grid, voxel: float, origin, shape, periodic: bool = False) -> tuple:
+    """The box [origin, origin + shape) (voxels, z y x) of a sampled canvas, as atoms.
+
+    Keeps the whole molecules whose O lies in the box and the orphan atoms inside it; positions
+    nm relative to the box's corner. periodic: repair the box for periodic MD instead (orphans
+    and clashing molecules removed). Returns (positions (N, 3), elements (N,), molecule (N,),
+    box (3,) x y z nm, report dict: molecules, orphan_o, orphan_h, orphans [, repair]).
+    """
+    pos, elem = decode(grid, voxel)
+    max_oh, angle_range = decoded_water_limits(voxel)
+    mol, _ = group_waters(pos, elem, box=None, max_oh=max_oh, angle_range=angle_range)
+    lower = np.asarray(origin, dtype=np.float64)[::-1] * voxel
+    size = np.asarray(shape, dtype=np.float64)[::-1] * voxel
+    pos = pos - lower
+    inside = np.all((pos >= 0) & (pos < size), axis=1)
+    waters = water_indices(elem, mol)
+    waters = waters[inside[waters[:, 0]]] if len(waters) else waters
+    orphans = np.flatnonzero((mol < 0) & inside)
+    n_orphan_o = int(np.count_nonzero(elem[orphans] == "O"))
+    report = {"molecules": len(waters), "orphan_o": n_orphan_o, "orphan_h": len(orphans) - n_orphan_o,
+              "orphans": len(orphans)}
+    if periodic:
+        atoms = waters.reshape(-1)
+        positions, elements, molecule, fixed = repair(pos[atoms], elem[atoms], size, voxel=voxel)
+        return positions, elements, molecule, size, {**report, "repair": fixed.as_dict()}
+    atoms = np.concatenate([waters.reshape(-1), orphans])
+    molecule = np.concatenate([np.repeat(np.arange(len(waters)), 3), np.full(len(orphans), -1)]).astype(np.int32)
+    return pos[atoms], elem[atoms], molecule, size, report
+
+
 def sampler_function(name: str):
     if name == "reference":
         return sample_reference
@@ -56,10 +97,13 @@ def _check_device(device: str, sampler: str) -> str:
 
 def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 1.0, seed: int = 0,
                      boundary: str = "outside", sampler: str = "fast", batch: int = 1,
-                     progress: bool = True, model_sha256: str | None = None, device: str = "cpu") -> Frames:
+                     progress: bool = True, model_sha256: str | None = None, device: str = "cpu",
+                     burn_in: float = 1.0, repair_boxes: bool = False) -> Frames:
     """Generate `n_boxes` boxes of `shape` (Z, Y, X) voxels into the frames file `out_path`.
 
     device: where the fast sampler runs ("cpu", "cuda", "cuda:1"); the reference sampler is CPU only.
+    burn_in: margin in receptive fields generated around each box and discarded (0: none);
+    repair_boxes: periodic, MD-ready boxes (see the module docstring).
     Finished batches are kept under `out_path`.partial/, so an interrupted run resumes where it stopped.
     """
     out_path = Path(out_path)
@@ -69,8 +113,12 @@ def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 
         raise MapSuiteError(f"temperature must be >= 0, got {temperature}")
     device = _check_device(device, sampler)
     voxel = model.config.voxel_nm
+    b = burn_in_voxels(model.config, burn_in)
+    face = face_voxels(voxel) if b else 0
+    canvas = canvas_shape(shape, b, face)
     job = {"shape": [int(s) for s in shape], "n_boxes": n_boxes, "temperature": temperature, "seed": seed,
-           "boundary": boundary, "sampler": sampler, "model_sha256": model_sha256, "voxel_nm": voxel}
+           "boundary": boundary, "sampler": sampler, "model_sha256": model_sha256, "voxel_nm": voxel,
+           "burn_in_fields": burn_in, "repair": repair_boxes}
     partial = out_path.with_name(out_path.name + ".partial")
     job_file = partial / "job.json"
     if partial.exists():
@@ -86,18 +134,25 @@ def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 
         piece = partial / f"boxes_{first:06d}_{count:06d}.npz"
         if piece.exists():
             continue
-        grids, logp = sample(model, shape, n_boxes=count, temperature=temperature, seed=seed, boundary=boundary,
+        grids, logp = sample(model, canvas, n_boxes=count, temperature=temperature, seed=seed, boundary=boundary,
                              progress=progress, first_box=first, **extra)
         with atomic_path(piece) as tmp:
             np.savez(tmp, grids=grids.numpy(), log_prob=logp.numpy())
     pieces = sorted(partial.glob("boxes_*.npz"))
     grids = np.concatenate([np.load(p)["grids"] for p in pieces])
     logp = np.concatenate([np.load(p)["log_prob"] for p in pieces])
-    positions, elements, molecule, reports = decode_boxes(grids, voxel)
-    nz, ny, nx = job["shape"]
-    meta = {**job, "method": "map", "source": "map-suite generate", "defects": reports}
-    frames = Frames.from_arrays(positions, elements, molecule, np.tile([nx * voxel, ny * voxel, nz * voxel], (n_boxes, 1)),
-                                meta, {"grids": grids, "log_prob": logp})
+    region = {"origin_zyx": [b, b, b], "shape_zyx": job["shape"], "burn_in_voxels": b, "face_voxels": face}
+    if b == 0 and not repair_boxes:
+        positions, elements, molecule, reports = decode_boxes(grids, voxel)
+        nz, ny, nx = job["shape"]
+        boxes = np.tile([nx * voxel, ny * voxel, nz * voxel], (n_boxes, 1))
+    else:
+        cut = [cut_box(g, voxel, region["origin_zyx"], job["shape"], periodic=repair_boxes) for g in grids]
+        positions, elements, molecule, boxes, reports = (list(x) for x in zip(*cut))
+    meta = {**job, "method": "map", "source": "map-suite generate", "defects": reports, "region": region,
+            "periodic": repair_boxes}
+    frames = Frames.from_arrays(positions, elements, molecule, np.asarray(boxes).reshape(n_boxes, 3), meta,
+                                {"grids": grids, "log_prob": logp})
     save_frames(out_path, frames)
     shutil.rmtree(partial)
     return frames

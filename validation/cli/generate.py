@@ -23,6 +23,11 @@ def add_arguments(p) -> None:
     p.add_argument("--sampler", choices=["fast", "reference"], default="fast",
                    help="fast: cached exact sampler (default); reference: slow window-per-voxel sampler, same result")
     p.add_argument("--batch", type=int, default=1, help="boxes generated together (each batch is kept on disk)")
+    p.add_argument("--burn-in", type=float, default=1.0, metavar="FIELDS",
+                   help="margin generated around each box and discarded, in receptive fields (default: %(default)s; "
+                        "0: the raw canvas, every atom)")
+    p.add_argument("--repair", action="store_true",
+                   help="periodic, MD-ready boxes: orphans and molecules clashing across the seam removed (counts in meta)")
     p.add_argument("--device", default="cpu", help="where the fast sampler runs: cpu (default), cuda, cuda:N")
     p.add_argument("--out", required=True, help="frames file to write (.npz)")
     p.add_argument("--threads", type=int, default=None)
@@ -39,10 +44,15 @@ def run(args) -> int:
     model, _ = load_model(args.model)
     frames = generate_to_file(model, args.out, args.shape, args.n_boxes, args.temperature, args.seed, args.boundary,
                               args.sampler, args.batch, progress=not args.no_progress, model_sha256=sha256_file(args.model),
-                              device=args.device)
+                              device=args.device, burn_in=args.burn_in, repair_boxes=args.repair)
     defects = frames.meta["defects"]
     mols = sum(d["molecules"] for d in defects)
     orphans = sum(d["orphans"] for d in defects)
-    print(f"wrote {args.out}: {len(frames)} boxes, {mols} molecules, {orphans} orphan atoms "
-          f"({100 * orphans / max(1, orphans + 3 * mols):.1f} % of atoms), mean log p {np.mean(frames.extra['log_prob']):.1f} nats")
+    line = (f"wrote {args.out}: {len(frames)} boxes, {mols} molecules, {orphans} orphan atoms "
+            f"({100 * orphans / max(1, orphans + 3 * mols):.1f} % of atoms), mean log p {np.mean(frames.extra['log_prob']):.1f} nats")
+    if args.repair:
+        fixed = [d["repair"] for d in defects]
+        line += (f"; repaired for periodic MD: {sum(r['molecules_out'] for r in fixed)} molecules kept, "
+                 f"{sum(r['clash_molecules_removed'] + r['seam_molecules_removed'] for r in fixed)} clashing removed")
+    print(line)
     return 0

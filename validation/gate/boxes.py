@@ -15,20 +15,18 @@ Shape = (b + n + face, n + 2b, n + 2b); region = [b, b + n) on every axis.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from map_core.atoms.frames import Frames
-from map_core.atoms.molecules import MAX_OH_NM
 from map_core.atoms.voxels import encode
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path
-from map_core.model.receptive_field import receptive_field
 from map_core.sampling.fast import sample_fast
 from map_core.sampling.generate import decode_boxes
+from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
 from validation.md.boxes import ideal_molecule, random_rotation
 from validation.observables.frame_tools import crop_frames
 
@@ -47,7 +45,7 @@ class BoxGeometry:
     @property
     def shape(self) -> tuple:
         """(Z, Y, X) voxels of one generated box."""
-        return (self.b + self.n + self.face, self.n + 2 * self.b, self.n + 2 * self.b)
+        return canvas_shape((self.n, self.n, self.n), self.b, self.face)
 
     @property
     def region_lower_nm(self) -> np.ndarray:
@@ -77,10 +75,9 @@ def box_geometry(config, sampling: dict) -> BoxGeometry:
     (planes_back), so a model that sees farther gets a longer burn-in.
     """
     voxel = config.voxel_nm
-    rf = receptive_field(config)
     n = int(round(sampling["region_nm"] / voxel))
-    b = int(math.ceil(max(sampling["burn_in_nm"] / voxel, sampling["burn_in_fields"] * rf.planes_back) - 1e-9))
-    face = int(math.ceil(MAX_OH_NM / voxel)) + 1
+    b = burn_in_voxels(config, sampling["burn_in_fields"], sampling["burn_in_nm"])
+    face = face_voxels(voxel)
     if n < 4:
         raise MapSuiteError(f"region_nm = {sampling['region_nm']} is under 4 voxels of {voxel} nm")
     return BoxGeometry(voxel_nm=voxel, n=n, b=b, face=face)

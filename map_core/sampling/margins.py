@@ -1,0 +1,39 @@
+"""Burn-in margins: how much more than a wanted box a sampler must generate.
+
+Generation starts with no context at the canvas's low-z face and its side faces: a voxel sees
+the planes below it over rows and columns on both sides, and the earlier voxels of its plane
+(see ``map_core.model.receptive_field``). Its statistics reach those of the bulk only some
+receptive fields away from where the context begins (seed 001: one to two; the gate's
+``markov_saturation`` check measures it). So a box of (nz, ny, nx) voxels is generated inside a
+canvas with a margin of `b` voxels below it and on its four sides, and `face` planes above it
+in which the hydrogens of molecules crossing its top face are completed:
+
+    canvas = (b + nz + face, ny + 2 b, nx + 2 b), box = canvas[b : b + nz, b : b + ny, b : b + nx].
+"""
+
+from __future__ import annotations
+
+import math
+
+from map_core.atoms.molecules import MAX_OH_NM
+from map_core.errors import MapSuiteError
+from map_core.model.receptive_field import receptive_field
+
+
+def burn_in_voxels(config, fields: float, min_nm: float = 0.0) -> int:
+    """Margin b (voxels): the larger of `fields` receptive-field depths (planes_back) and `min_nm`."""
+    if not (math.isfinite(fields) and fields >= 0 and math.isfinite(min_nm) and min_nm >= 0):
+        raise MapSuiteError(f"burn-in must be finite and >= 0, got {fields} receptive fields and {min_nm} nm")
+    depth = receptive_field(config).planes_back
+    return int(math.ceil(max(min_nm / config.voxel_nm, fields * depth) - 1e-9))
+
+
+def face_voxels(voxel: float) -> int:
+    """Planes above a box that complete the molecules crossing its top face (an O-H bond and one more)."""
+    return int(math.ceil(MAX_OH_NM / voxel)) + 1
+
+
+def canvas_shape(shape, b: int, face: int) -> tuple:
+    """(Z, Y, X) canvas that holds a box of `shape` (Z, Y, X) with margin `b` and `face` planes above."""
+    nz, ny, nx = (int(s) for s in shape)
+    return (b + nz + face, ny + 2 * b, nx + 2 * b)

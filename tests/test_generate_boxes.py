@@ -1,0 +1,76 @@
+"""`map-suite generate` returns the burned-in box, cut from a larger canvas, and repairs it on request.
+
+Runs the shipped default model (real sampling, small boxes) and checks the cut against the
+sampled canvas that the output keeps in `grids`.
+"""
+
+import numpy as np
+import pytest
+
+from map_core.atoms.frames import load_frames
+from map_core.atoms.molecules import CLASH_NM
+from map_core.atoms.neighbors import pairs_within
+from map_core.atoms.voxels import decode
+from map_core.model.checkpoint import load_model
+from map_core.model.default import default_model_path
+from map_core.sampling.generate import generate_to_file
+from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
+
+SHAPE = (14, 12, 13)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(default_model_path())[0]
+
+
+@pytest.fixture(scope="module")
+def boxes(model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen") / "boxes.npz"
+    generate_to_file(model, out, SHAPE, 2, seed=3, progress=False)
+    return load_frames(out, allow_empty_frames=True)
+
+
+def test_box_is_the_region_of_a_larger_canvas(model, boxes):
+    voxel = model.config.voxel_nm
+    b, face = burn_in_voxels(model.config, 1.0), face_voxels(voxel)
+    assert b == 9 and boxes.extra["grids"].shape == (2, *canvas_shape(SHAPE, b, face))
+    size = np.array(SHAPE[::-1]) * voxel
+    for f in range(len(boxes)):
+        pos, el, mol = boxes.positions[f], boxes.elements[f], boxes.molecule[f]
+        assert np.allclose(boxes.box[f], size)
+        grid = boxes.extra["grids"][f][b : b + SHAPE[0], b : b + SHAPE[1], b : b + SHAPE[2]]
+        # every O voxel of the region is an O of the output (in a molecule or an orphan), and no other O is
+        region_o, _ = decode(np.where(grid == 1, 1, 0), voxel)
+        out_o = np.sort(np.round(pos[el == "O"] / voxel - 0.5).astype(int), axis=0)
+        assert np.array_equal(out_o, np.sort(np.round(region_o / voxel - 0.5).astype(int), axis=0))
+        # orphans lie inside the box; molecules are O, H, H and their hydrogens within a bond of the box
+        assert np.all((pos[mol < 0] >= 0) & (pos[mol < 0] < size))
+        ids, counts = np.unique(mol[mol >= 0], return_counts=True)
+        assert np.all(counts == 3) and len(ids) == boxes.meta["defects"][f]["molecules"]
+        assert np.count_nonzero(mol < 0) == boxes.meta["defects"][f]["orphans"]
+        assert np.all(pos > -0.2) and np.all(pos < size + 0.2)
+
+
+def test_repair_gives_a_periodic_box_without_orphans_or_clashes(model, tmp_path):
+    out = tmp_path / "repaired.npz"
+    generate_to_file(model, out, SHAPE, 2, seed=3, progress=False, repair_boxes=True)
+    frames = load_frames(out, allow_empty_frames=True)
+    assert frames.meta["periodic"] is True
+    for f in range(len(frames)):
+        pos, el, mol, box = frames.positions[f], frames.elements[f], frames.molecule[f], frames.box[f]
+        rep = frames.meta["defects"][f]["repair"]
+        assert np.all(mol >= 0) and len(pos) == 3 * rep["molecules_out"]
+        assert rep["molecules_out"] == rep["molecules_in"] - rep["clash_molecules_removed"] - rep["seam_molecules_removed"]
+        i, j, d = pairs_within(pos, pos, max(CLASH_NM.values()), box)
+        other = mol[i] != mol[j]
+        limits = np.array([CLASH_NM.get((el[a], el[c]), CLASH_NM.get((el[c], el[a]))) for a, c in zip(i[other], j[other])])
+        assert np.all(d[other] >= limits)
+
+
+def test_no_burn_in_is_the_raw_canvas(model, tmp_path):
+    out = tmp_path / "raw.npz"
+    generate_to_file(model, out, SHAPE, 1, seed=3, progress=False, burn_in=0)
+    frames = load_frames(out, allow_empty_frames=True)
+    assert frames.extra["grids"].shape == (1, *SHAPE)
+    assert len(frames.positions[0]) == np.count_nonzero(frames.extra["grids"][0])
