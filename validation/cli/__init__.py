@@ -1,5 +1,5 @@
 """The `map-suite` command line (``validation.cli.main``) and one module per command:
-``simulate``, ``train``, ``generate``, ``evaluate``, ``validate``, ``report``, ``toy``."""
+``simulate``, ``train``, ``generate``, ``evaluate``, ``validate``, ``report``, ``export``, ``toy``."""
 
 from validation.cli.main import main
 

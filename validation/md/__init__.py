@@ -9,11 +9,13 @@
 - ``files``: the state log and DCD trajectories that survive a kill;
 - ``trajectory``: a run read back as mdtraj or as map_core frames;
 - ``simulate``: a fresh box simulated into a frames file (training data);
+- ``export``: frames as PDB, DCD, XTC, GRO, extended XYZ or a LAMMPS dump;
 - ``stats``: block averages of correlated series.
 """
 
 from validation.md.boxes import ideal_molecule, make_water_box, make_whole, random_rotation, water_topology
 from validation.md.engine import Engine, make_integrator
+from validation.md.export import FORMATS, export_frames
 from validation.md.platform import pick_platform
 from validation.md.run import load_md_checkpoint, rescale_molecules, run_md
 from validation.md.settings import MDSettings
@@ -23,7 +25,7 @@ from validation.md.trajectory import load_trajectory, positions_to_frames, traje
 from validation.md.water_model import PARAMS, build_system, with_m_sites
 
 __all__ = [
-    "PARAMS", "Engine", "MDSettings", "block_average", "build_system", "ideal_molecule", "load_md_checkpoint",
+    "FORMATS", "PARAMS", "Engine", "MDSettings", "export_frames", "block_average", "build_system", "ideal_molecule", "load_md_checkpoint",
     "load_trajectory", "make_integrator", "make_water_box", "make_whole", "pick_platform", "positions_to_frames",
     "random_rotation", "rescale_molecules", "run_md", "simulate_frames", "trajectory_to_frames", "water_topology",
     "with_m_sites",
