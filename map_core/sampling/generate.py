@@ -19,6 +19,7 @@ with the same arguments.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -109,8 +110,8 @@ def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 
     out_path = Path(out_path)
     if n_boxes < 1 or batch < 1:
         raise MapSuiteError("n-boxes and batch must be >= 1")
-    if temperature < 0:
-        raise MapSuiteError(f"temperature must be >= 0, got {temperature}")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise MapSuiteError(f"temperature must be finite and >= 0, got {temperature}")
     device = _check_device(device, sampler)
     voxel = model.config.voxel_nm
     b = burn_in_voxels(model.config, burn_in)
