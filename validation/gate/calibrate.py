@@ -27,10 +27,12 @@ import numpy as np
 import torch
 
 from map_core.atoms.frames import load_frames
+from map_core.errors import MapSuiteError
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 from map_core.training.crops import class_frequencies, split_frames, voxelise
 from validation.gate.boxes import box_geometry, decode_grids, ideal_gas_grids, region_frames, sample_boxes, window_grids
 from validation.gate.classifier import classifier_test, molecule_features
+from validation.gate.inputs import SHIPPED_TRAINING_SET
 from validation.gate.md import md_checks, run_methods, window_seed_box
 from validation.gate.profile import load_profile
 from validation.gate.structure import TITLES, measure_structure, structure_values
@@ -141,13 +143,21 @@ def calibrate_md(profile, data, voxel: float, pairs: int, workdir, log=print) ->
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m validation.gate.calibrate", description=__doc__.splitlines()[0])
     p.add_argument("profile", help="smoke, quick, paper or a profile .toml")
-    p.add_argument("--data", default="map_core/data/water_classical_216.npz", help="training frames")
+    p.add_argument("--data", default=str(SHIPPED_TRAINING_SET), help="training frames (default: the shipped set)")
     p.add_argument("--voxel", type=float, default=0.04, help="voxel side, nm (the shipped default model's: 0.04)")
     p.add_argument("--draws", type=int, default=20)
     p.add_argument("--no-controls", action="store_true")
     p.add_argument("--md-pairs", type=int, default=0, help="also run this many held-out/training MD pairs")
     p.add_argument("--md-workdir", default="gate-calibration-md", help="folder for those MD runs (resumable)")
     args = p.parse_args(argv)
+    try:
+        return _report(args)
+    except MapSuiteError as exc:
+        print(f"python -m validation.gate.calibrate: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _report(args) -> int:
     profile = load_profile(args.profile)
     if args.md_pairs:
         md = calibrate_md(profile, args.data, args.voxel, args.md_pairs, args.md_workdir)
