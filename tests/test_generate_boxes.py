@@ -13,6 +13,7 @@ from map_core.atoms.neighbors import pairs_within
 from map_core.atoms.voxels import decode
 from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
+from map_core.model.receptive_field import receptive_field
 from map_core.sampling.generate import generate_to_file
 from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
 
@@ -34,7 +35,8 @@ def boxes(model, tmp_path_factory):
 def test_box_is_the_region_of_a_larger_canvas(model, boxes):
     voxel = model.config.voxel_nm
     b, face = burn_in_voxels(model.config, 1.0), face_voxels(voxel)
-    assert b == 9 and boxes.extra["grids"].shape == (2, *canvas_shape(SHAPE, b, face))
+    assert b == receptive_field(model.config).planes_back  # one receptive field, the default
+    assert boxes.extra["grids"].shape == (2, *canvas_shape(SHAPE, b, face))
     size = np.array(SHAPE[::-1]) * voxel
     for f in range(len(boxes)):
         pos, el, mol = boxes.positions[f], boxes.elements[f], boxes.molecule[f]
