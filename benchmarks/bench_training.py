@@ -26,7 +26,11 @@ from map_core.training.train import TrainSettings, train
 
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[1] / "map_core" / "data" / "water_classical_216.npz"
-MODELS = {"default": ModelConfig(layers=8, filters=16, voxel_nm=0.04), "wide": ModelConfig(layers=12, filters=32, voxel_nm=0.04)}
+MODELS = {
+    "default": ModelConfig(layers=12, filters=16, voxel_nm=0.04),
+    "previous_default": ModelConfig(layers=8, filters=16, voxel_nm=0.04),
+    "wide": ModelConfig(layers=12, filters=32, voxel_nm=0.04),
+}
 
 
 def crops_per_second(config: ModelConfig, batch: int, steps: int, warmup: int, device: str, precision: str) -> dict:
