@@ -36,6 +36,35 @@ from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
 from map_core.sampling.reference import sample_reference
 
 SAMPLERS = ("fast", "reference")
+SAMPLER_BYTES_PER_VOXEL = 40  # uniforms (float64, twice while stacked), canvas values (int64), output (uint8) and more
+RING_BYTES = 1 << 30  # the fast sampler's default cap on its per-layer storage (memory_mb = 1024)
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable of /proc/meminfo, bytes; None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def check_fits(canvas, batch: int, n_boxes: int, out_path) -> None:
+    """Refuse, before any work, a generation whose memory or disk estimate exceeds what is free."""
+    voxels = math.prod(int(s) for s in canvas)
+    memory = min(batch, n_boxes) * voxels * SAMPLER_BYTES_PER_VOXEL + RING_BYTES + 2 * n_boxes * voxels
+    free = available_memory_bytes()
+    if free is not None and memory > free:
+        raise MapSuiteError(f"{n_boxes} boxes of {'x'.join(map(str, canvas))} voxels (burn-in included) need about "
+                            f"{memory / 1e9:.3g} GB of memory, {free / 1e9:.3g} GB are available", out_path)
+    disk = n_boxes * voxels * 2  # the kept batches and the output file, both holding every canvas
+    parent = Path(out_path).resolve().parent
+    free_disk = shutil.disk_usage(parent if parent.exists() else Path.cwd()).free
+    if disk > free_disk:
+        raise MapSuiteError(f"{n_boxes} boxes need about {disk / 1e9:.3g} GB of disk, {free_disk / 1e9:.3g} GB are free", out_path)
 
 
 def decode_boxes(grids: np.ndarray, voxel: float) -> tuple:
@@ -117,6 +146,7 @@ def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 
     b = burn_in_voxels(model.config, burn_in)
     face = face_voxels(voxel) if b else 0
     canvas = canvas_shape(shape, b, face)
+    check_fits(canvas, batch, n_boxes, out_path)
     job = {"shape": [int(s) for s in shape], "n_boxes": n_boxes, "temperature": temperature, "seed": seed,
            "boundary": boundary, "sampler": sampler, "model_sha256": model_sha256, "voxel_nm": voxel,
            "burn_in_fields": burn_in, "repair": repair_boxes}
