@@ -67,13 +67,20 @@ def check_fits(canvas, batch: int, n_boxes: int, out_path) -> None:
         raise MapSuiteError(f"{n_boxes} boxes need about {disk / 1e9:.3g} GB of disk, {free_disk / 1e9:.3g} GB are free", out_path)
 
 
+def decode_grouped(grid, voxel: float) -> tuple:
+    """Atoms of one (Z, Y, X) grid grouped into waters with the limits of decoded atoms:
+    (positions (N, 3) nm, elements (N,), molecule (N,), GroupReport)."""
+    pos, elem = decode(grid, voxel)
+    max_oh, angle_range = decoded_water_limits(voxel)
+    mol, report = group_waters(pos, elem, box=None, max_oh=max_oh, angle_range=angle_range)
+    return pos, elem, mol, report
+
+
 def decode_boxes(grids: np.ndarray, voxel: float) -> tuple:
     """Decode (K, Z, Y, X) grids into per-box atom lists; returns (positions, elements, molecule, reports)."""
     positions, elements, molecule, reports = [], [], [], []
     for grid in grids:
-        pos, elem = decode(grid, voxel)
-        max_oh, angle_range = decoded_water_limits(voxel)
-        mol, report = group_waters(pos, elem, box=None, max_oh=max_oh, angle_range=angle_range)
+        pos, elem, mol, report = decode_grouped(grid, voxel)
         positions.append(pos)
         elements.append(elem)
         molecule.append(mol)
@@ -89,9 +96,7 @@ def cut_box(grid, voxel: float, origin, shape, periodic: bool = False) -> tuple:
     and clashing molecules removed). Returns (positions (N, 3), elements (N,), molecule (N,),
     box (3,) x y z nm, report dict: molecules, orphan_o, orphan_h, orphans [, repair]).
     """
-    pos, elem = decode(grid, voxel)
-    max_oh, angle_range = decoded_water_limits(voxel)
-    mol, _ = group_waters(pos, elem, box=None, max_oh=max_oh, angle_range=angle_range)
+    pos, elem, mol, _ = decode_grouped(grid, voxel)
     lower = np.asarray(origin, dtype=np.float64)[::-1] * voxel
     size = np.asarray(shape, dtype=np.float64)[::-1] * voxel
     pos = pos - lower

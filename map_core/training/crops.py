@@ -46,10 +46,12 @@ def all_rotations() -> list:
     return rots
 
 
-def apply_rotation(grid: np.ndarray, rotation) -> np.ndarray:
-    """Rotate a (Z, Y, X) grid by a tuple of (k, axes) np.rot90 steps."""
+def apply_rotation(grid, rotation):
+    """Rotate a (Z, Y, X) grid, numpy array or torch tensor (on any device), by a tuple of (k, axes)
+    rot90 steps (np.rot90 and torch.rot90 turn the same way)."""
+    rot90 = np.rot90 if isinstance(grid, np.ndarray) else torch.rot90
     for k, axes in rotation:
-        grid = np.rot90(grid, k, axes)
+        grid = rot90(grid, k, axes)
     return grid
 
 
@@ -101,12 +103,7 @@ def crop_specs(shapes, indices, crop: int, n: int, rng: np.random.Generator, n_r
 def cut_crops(grids, specs, crop: int, rotations):
     """(n, crop, crop, crop) crops at `specs` (see `crop_specs`) of numpy grids (uint8 numpy out) or
     of torch tensors on any device (uint8 tensor on that device out)."""
-    pieces = []
-    for f, z, y, x, r in specs:
-        piece = grids[f][z : z + crop, y : y + crop, x : x + crop]
-        for k, axes in rotations[r]:
-            piece = np.rot90(piece, k, axes) if isinstance(piece, np.ndarray) else torch.rot90(piece, k, axes)
-        pieces.append(piece)
+    pieces = [apply_rotation(grids[f][z : z + crop, y : y + crop, x : x + crop], rotations[r]) for f, z, y, x, r in specs]
     if isinstance(grids[0], np.ndarray):
         return np.stack(pieces) if pieces else np.zeros((0, crop, crop, crop), np.uint8)
     return torch.stack(pieces)
