@@ -57,7 +57,8 @@ def study_row(model_path, label: str, profile: str = "quick", temperature: float
     cfg = inputs.model.config
     return {
         "label": label, "model": str(model_path), "sha256": inputs.model_sha256[:12],
-        "architecture": f"{cfg.layers}x{cfg.filters} {cfg.activation}, k{cfg.kernel}, {cfg.voxel_nm} nm, dropout {cfg.dropout}",
+        "architecture": f"{cfg.layers}x{cfg.filters} {cfg.activation}, k{cfg.kernel}, {cfg.encoding} classes, {cfg.voxel_nm} nm, "
+                        f"dropout {cfg.dropout}",
         "reach_nm": (inputs.payload.get("receptive_field") or {}).get("reach_nm"),
         "steps": prov.get("steps"), "batch": settings.get("batch"),
         "test_cross_entropy": prov.get("test_cross_entropy"), "baseline_cross_entropy": prov.get("baseline_cross_entropy"),
@@ -87,7 +88,9 @@ def markdown(rows: list) -> str:
             f"{r['train_crops_per_second']:.2f}" if r["train_crops_per_second"] else "",
             f"{r['sampling_voxels_per_second']:.0f}", f"{(r['train_wall_s'] or 0) / 60:.0f} min"]) + " |")
     return "\n".join(out) + ("\n\nValues as the gate reports them (bond nm, angle rad, energy kJ/mol, density relative, "
-                              "orphans fraction of atoms); **x**: fails the profile's threshold.\n")
+                              "orphans fraction of atoms); **x**: fails the profile's threshold (each row judged by the "
+                              "thresholds calibrated for its encoding and voxel). Held-out cross-entropy compares models "
+                              "of one encoding and voxel only (other classes, other numbers of voxels).\n")
 
 
 def main(argv=None) -> int:

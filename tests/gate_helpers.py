@@ -5,29 +5,25 @@ from pathlib import Path
 import numpy as np
 
 from map_core.files import sha256_file
-from map_core.model.checkpoint import load_checkpoint, save_checkpoint
-from map_core.model.default import default_model_path
+from map_core.model.checkpoint import save_checkpoint
 from map_core.training import crops
-from validation.gate.calibrate import marginal_model
+from validation.gate.calibrate import control_config, marginal_model, shipped_encoding
 
-__all__ = ["DATA", "VOXEL", "class_frequencies", "marginal_model", "save_model"]
+__all__ = ["CODER", "DATA", "VOXEL", "class_frequencies", "control_config", "marginal_model", "save_model"]
 
 DATA = Path(__file__).parent / "data" / "water_md_small.npz"
 
 
-def _shipped_voxel() -> float:
-    return float(load_checkpoint(default_model_path())["config"]["voxel_nm"])
+# The shipped default model's encoding and voxel (nm): the shipped profiles are calibrated for
+# them, so the calibration tests run with them too.
+CODER = shipped_encoding()
+VOXEL = CODER.voxel_nm
 
 
-# The shipped default model's voxel (nm): the shipped profiles are calibrated at it, so the
-# calibration tests run at it too.
-VOXEL = _shipped_voxel()
-
-
-def class_frequencies(frames, voxel: float) -> np.ndarray:
-    """(3,) fraction of empty, O and H voxels of all the voxelised frames."""
-    grids = crops.voxelise(frames, voxel)
-    return crops.class_frequencies(grids, range(len(grids)), 3)
+def class_frequencies(frames, coder=CODER) -> np.ndarray:
+    """(n_classes,) fraction of the voxels in each class of all the frames voxelised by `coder`."""
+    grids = crops.voxelise(frames, coder)
+    return crops.class_frequencies(grids, range(len(grids)), coder.n_classes)
 
 
 def save_model(path, model, data=DATA) -> Path:

@@ -10,10 +10,9 @@ frequencies). The end-to-end run of the whole gate is in tests/test_report.py.
 
 import numpy as np
 import pytest
-from gate_helpers import DATA, VOXEL, class_frequencies, marginal_model
+from gate_helpers import CODER, DATA, class_frequencies, control_config, marginal_model
 
 from map_core.atoms.frames import load_frames
-from map_core.model.pixelcnn import ModelConfig
 from validation.gate.boxes import (
     BoxGeometry,
     box_geometry,
@@ -29,7 +28,7 @@ from validation.gate.profile import load_profile
 from validation.gate.structure import STRUCTURE_CHECKS, measure_structure, structure_checks, structure_values
 
 SMOKE = load_profile("smoke")
-SMALL = ModelConfig(layers=1, filters=4, dropout=0.0, voxel_nm=VOXEL)  # receptive field far below the burn-in; cheap to sample
+SMALL = control_config(CODER, layers=1, filters=4, dropout=0.0)  # receptive field far below the burn-in; cheap to sample
 INTERMOLECULAR = ("g_OO", "g_OH", "g_HH", "tetrahedral", "hbonds", "energy", "classifier")
 
 
@@ -50,7 +49,7 @@ def geometry():
 
 
 def _measure(grids, geometry):
-    whole = decode_grids(grids, geometry.voxel_nm)
+    whole = decode_grids(grids, CODER)
     region = region_frames(whole, geometry)
     x, b = molecule_features(region)
     return measure_structure(region, whole, SMOKE["structure"], geometry), (x, b)
@@ -58,7 +57,7 @@ def _measure(grids, geometry):
 
 @pytest.fixture(scope="module")
 def reference(frames, split, geometry):
-    grids = window_grids(frames, split[0], geometry.shape, geometry.voxel_nm, SMOKE["reference"]["windows"],
+    grids = window_grids(frames, split[0], geometry.shape, CODER, SMOKE["reference"]["windows"],
                          np.random.default_rng(11))
     return _measure(grids, geometry)
 
@@ -80,7 +79,7 @@ def _report(label, checks):
 def test_heldout_training_frames_pass_every_structure_check(frames, split, geometry, reference):
     n = SMOKE["sampling"]["n_boxes"]
     for seed in (1, 2):
-        held = window_grids(frames, split[1], geometry.shape, geometry.voxel_nm, n, np.random.default_rng(seed))
+        held = window_grids(frames, split[1], geometry.shape, CODER, n, np.random.default_rng(seed))
         checks = _checks(held, reference, geometry)
         _report(f"held-out (seed {seed}):", checks)
         assert set(checks) == set(STRUCTURE_CHECKS)
@@ -88,7 +87,7 @@ def test_heldout_training_frames_pass_every_structure_check(frames, split, geome
 
 
 def test_ideal_gas_boxes_fail_the_intermolecular_checks(geometry, reference):
-    checks = _checks(ideal_gas_grids(geometry.shape, geometry.voxel_nm, SMOKE["sampling"]["n_boxes"], seed=0),
+    checks = _checks(ideal_gas_grids(geometry.shape, CODER, SMOKE["sampling"]["n_boxes"], seed=0),
                      reference, geometry)
     _report("ideal gas:", checks)
     failed = {k for k, c in checks.items() if not c.passed}
@@ -97,7 +96,7 @@ def test_ideal_gas_boxes_fail_the_intermolecular_checks(geometry, reference):
 
 @pytest.fixture(scope="module")
 def freq(frames):
-    return class_frequencies(frames, SMALL.voxel_nm)
+    return class_frequencies(frames, CODER)
 
 
 def _sample(model, geometry, n, temperature):

@@ -4,7 +4,7 @@ thresholds); a box with too few molecules, as broken models produce, fails."""
 
 import numpy as np
 import pytest
-from gate_helpers import DATA, VOXEL
+from gate_helpers import CODER, DATA
 
 from map_core.atoms.frames import load_frames
 from validation.gate.md import MD_CHECKS, WINDOW_MARGIN_NM, md_checks, run_methods, seed_box, window_seed_box
@@ -15,7 +15,7 @@ THRESHOLDS = {**SMOKE["thresholds"], "md_tolerance": SMOKE["thresholds.md_tolera
 
 
 def _seed(frames, indices, rng_seed):
-    return window_seed_box(frames, indices, SMOKE["md"]["box_nm"], VOXEL, np.random.default_rng(rng_seed))
+    return window_seed_box(frames, indices, SMOKE["md"]["box_nm"], CODER, np.random.default_rng(rng_seed))
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_a_box_with_too_few_molecules_fails(runs, tmp_path):
     sparse = grid.copy()
     z, y, x = np.nonzero(sparse)
     sparse[z[::2], y[::2], x[::2]] = 0  # every other atom gone, as in a broken model's box: few whole molecules
-    pos, box, rep = seed_box(sparse, VOXEL, np.full(3, WINDOW_MARGIN_NM), SMOKE["md"]["box_nm"])
+    pos, box, rep = seed_box(sparse, CODER, np.full(3, WINDOW_MARGIN_NM), SMOKE["md"]["box_nm"])
     result = run_methods(pos, box, SMOKE, tmp_path, rep)
     checks = {c.name: c for c in md_checks(result["classical"], runs["training"]["classical"], THRESHOLDS, "classical")}
     print(checks["md_classical_stable"].line())

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from gate_helpers import DATA, marginal_model, save_model
 
+from map_core.atoms.encoding import Encoding
 from map_core.atoms.frames import load_frames, save_frames
 from map_core.errors import MapSuiteError
 from map_core.model.pixelcnn import ModelConfig
 from validation.cli.main import main
 from validation.gate.profile import SHIPPED, load_profile, shipped_path
+from validation.gate.session import calibration_match
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ModelConfig(layers=1, filters=2, dropout=0.0)
@@ -57,6 +59,7 @@ BAD = [
     ('extends = "smoke"\n[structure]\nrdf_r_max_nm = 0.9\n', "at most half"),
     ('[profile]\nname = "x"\ndescription = ""\nseed = 0\n', "missing section \\[sampling\\]"),
     ('extends = "smoke"\n[thresholds]\nclassifier_auc = 0.4\n', "classifier_auc = 0.4 must be a number in \\(0.5, 1\\]"),
+    ('extends = "smoke"\n[calibration]\nencoding = "beads"\n', "encoding = 'beads' must be 'atoms' or 'water'"),
 ]
 
 
@@ -67,6 +70,18 @@ def test_malformed_profiles_are_refused_with_one_line(tmp_path, text, message):
     with pytest.raises(MapSuiteError, match=message) as info:
         load_profile(path)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_the_gate_says_when_a_profile_was_calibrated_for_other_voxels():
+    smoke = load_profile("smoke")
+    cal = smoke["calibration"]
+    same = calibration_match(smoke, Encoding(cal["encoding"], cal["voxel_nm"]))
+    assert same["matches"] and same["note"] == ""
+    other = "water" if cal["encoding"] == "atoms" else "atoms"
+    for coder in (Encoding(other, cal["voxel_nm"]), Encoding(cal["encoding"], 2 * cal["voxel_nm"])):
+        miss = calibration_match(smoke, coder)
+        assert not miss["matches"]
+        assert f"calibrate smoke --encoding {coder.name} --voxel {coder.voxel_nm:g}" in miss["note"]
 
 
 def test_unknown_profile_name_is_refused():

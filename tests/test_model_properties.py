@@ -6,11 +6,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from map_core.atoms.encoding import Encoding
 from map_core.model.pixelcnn import GatedLayer, ModelConfig, PixelCNN3D, shift
 from map_core.model.receptive_field import analytic_mask, dependency_mask, receptive_field, structural_mask
 
+def _config(encoding: str, **arch) -> ModelConfig:
+    return ModelConfig(encoding=encoding, n_classes=Encoding(encoding, 0.05).n_classes, **arch)
+
+
 configs = st.builds(
-    ModelConfig,
+    _config,
+    encoding=st.sampled_from(["atoms", "water"]),  # "water": fixed class features before the first layer
     layers=st.integers(1, 3),
     filters=st.integers(2, 5),
     kernel=st.sampled_from([3, 5]),

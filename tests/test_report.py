@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gate_helpers import DATA, VOXEL, class_frequencies, marginal_model, save_model
+from gate_helpers import CODER, DATA, class_frequencies, control_config, marginal_model, save_model
 
 from map_core.atoms.frames import load_frames
-from map_core.model.pixelcnn import ModelConfig
 from validation.cli.main import main
 from validation.gate.boxes import window_grids
 from validation.gate.inputs import resolve_inputs
@@ -29,7 +28,7 @@ from validation.gate.results import load_results, write_results
 from validation.gate.session import GateSession
 from validation.report.html import render_html, render_report
 
-TINY = ModelConfig(layers=1, filters=4, dropout=0.0, voxel_nm=VOXEL)
+TINY = control_config(CODER, layers=1, filters=4, dropout=0.0)
 # A pipeline test, not a calibration (tests/test_gate_controls.py and test_gate_md_controls.py
 # cover the thresholds at smoke scale): the smoke profile's boxes, very short MD.
 PROFILE = """extends = "smoke"
@@ -59,7 +58,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("gate")
     profile = root / "tiny.toml"
     profile.write_text(PROFILE)
-    freq = class_frequencies(load_frames(DATA), TINY.voxel_nm)
+    freq = class_frequencies(load_frames(DATA), CODER)
     model = save_model(root / "random.pt", marginal_model(TINY, freq, random_weights=True, seed=1))
     return root, profile, model
 
@@ -69,7 +68,7 @@ def heldout_run(setup):
     root, profile, model = setup
     inputs = resolve_inputs(model, profile)
     probe = GateSession(inputs, root / "cache")
-    held = window_grids(inputs.frames, inputs.heldout_indices, probe.geometry.shape, probe.geometry.voxel_nm,
+    held = window_grids(inputs.frames, inputs.heldout_indices, probe.geometry.shape, probe.coder,
                         inputs.profile["sampling"]["n_boxes"], np.random.default_rng(5))
     session = GateSession(inputs, root / "cache", generated=held)
     for group in ("structure", "markov", "md"):

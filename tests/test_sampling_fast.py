@@ -6,6 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from map_core.atoms.encoding import Encoding
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 from map_core.model.receptive_field import analytic_mask, receptive_field
 from map_core.sampling.canvas import halo_for
@@ -23,21 +24,25 @@ from map_core.sampling.wavefront import Wavefront
     temperature=st.sampled_from([0.0, 0.3, 1.0, 3.0]), boundary=st.sampled_from(["outside", "empty", "array"]),
     fix=st.sampled_from([None, "random", "per-box"]), n_boxes=st.integers(1, 3), seed=st.integers(0, 10_000),
     backend=st.sampled_from(["numpy", "torch"]), max_planes=st.sampled_from([None, 1, 2]),
+    encoding=st.sampled_from(["atoms", "water"]),
 )
 def test_fast_equals_reference(layers, filters, kernel, activation, shape, temperature, boundary, fix, n_boxes, seed,
-                               backend, max_planes):
-    """backend "torch" on the CPU is the code path a GPU runs; max_planes 1 is a plane-by-plane wavefront."""
+                               backend, max_planes, encoding):
+    """backend "torch" on the CPU is the code path a GPU runs; max_planes 1 is a plane-by-plane wavefront;
+    "water" models (fragment classes) feed class features, not one-hot vectors, to the network."""
     torch.manual_seed(seed)
-    model = PixelCNN3D(ModelConfig(layers=layers, filters=filters, kernel=kernel, activation=activation, dropout=0.0))
+    c = 3 if encoding == "atoms" else Encoding(encoding, 0.05).n_classes
+    model = PixelCNN3D(ModelConfig(layers=layers, filters=filters, kernel=kernel, activation=activation, dropout=0.0,
+                                   encoding=encoding, n_classes=c))
     rng = np.random.default_rng(seed)
     if boundary == "array":
         hz, hy, hx = halo_for(receptive_field(model.config))
-        boundary = rng.integers(0, 3, size=(shape[0] + 2 * hz, shape[1] + 2 * hy, shape[2] + 2 * hx))
+        boundary = rng.integers(0, c, size=(shape[0] + 2 * hz, shape[1] + 2 * hy, shape[2] + 2 * hx))
     fixed = None
     if fix == "random":
-        fixed = np.where(rng.random(shape) < 0.3, rng.integers(0, 3, size=shape), -1)
+        fixed = np.where(rng.random(shape) < 0.3, rng.integers(0, c, size=shape), -1)
     elif fix == "per-box":
-        fixed = np.where(rng.random((n_boxes, *shape)) < 0.5, rng.integers(0, 3, size=(n_boxes, *shape)), -1)
+        fixed = np.where(rng.random((n_boxes, *shape)) < 0.5, rng.integers(0, c, size=(n_boxes, *shape)), -1)
     kwargs = dict(n_boxes=n_boxes, temperature=temperature, seed=seed, boundary=boundary, fixed=fixed)
     ref, ref_lp = sample_reference(model, shape, **kwargs)
     kwargs.update(backend=backend, max_planes=max_planes)

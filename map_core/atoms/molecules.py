@@ -91,6 +91,25 @@ def group_waters(positions, elements, box=None, max_oh: float = MAX_OH_NM, angle
     return molecule, report
 
 
+def make_whole(positions, elements, molecule, box) -> np.ndarray:
+    """(N, 3) nm positions with every molecule whole: its O wrapped into [0, box) and its other
+    atoms at their minimum images from that O. Atoms with molecule id -1, and molecules without
+    exactly one O, are only wrapped. positions (N, 3) nm, box (3,) nm."""
+    box = np.asarray(box, dtype=np.float64)
+    pos = np.mod(np.asarray(positions, dtype=np.float64).reshape(-1, 3), box)
+    molecule, elements = np.asarray(molecule), np.asarray(elements)
+    oxygen = np.flatnonzero((elements == "O") & (molecule >= 0))
+    ids, count = np.unique(molecule[oxygen], return_counts=True)
+    anchor = np.full(int(molecule.max()) + 1 if len(molecule) else 0, -1, dtype=np.int64)
+    single = np.isin(molecule[oxygen], ids[count == 1])
+    anchor[molecule[oxygen[single]]] = oxygen[single]
+    atoms = np.flatnonzero(molecule >= 0)
+    atoms = atoms[anchor[molecule[atoms]] >= 0]
+    o = anchor[molecule[atoms]]
+    pos[atoms] = pos[o] + minimum_image(pos[atoms] - pos[o], box)
+    return pos
+
+
 def water_indices(elements, molecule) -> np.ndarray:
     """(M, 3) atom indices (O, H, H) of every complete molecule, in molecule-id order."""
     elements = np.asarray(elements)
@@ -119,11 +138,12 @@ class RepairReport:
         return asdict(self)
 
 
-def repair(positions, elements, box, clash_nm=CLASH_NM, voxel: float | None = None):
+def repair(positions, elements, box, clash_nm=CLASH_NM, voxel: float | None = None, molecule=None):
     """Make a generated (open-boundary) box safe to start periodic MD from.
 
     voxel: side (nm) of the voxels the atoms were decoded from (widens the grouping limits, see
-    `decoded_water_limits`); None for continuous positions.
+    `decoded_water_limits`); None for continuous positions. molecule: (N,) ids of molecules already
+    known to be whole (decoded fragment classes), used instead of grouping the atoms.
     Removes orphan atoms, then whole molecules that clash with another molecule when the box is
     made periodic (`box` (3,) nm): first those clashing only across the periodic seam, then any
     other clash, greedily removing the molecule with the most clashes.
@@ -132,8 +152,14 @@ def repair(positions, elements, box, clash_nm=CLASH_NM, voxel: float | None = No
     """
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
     elements = np.asarray(elements)
-    max_oh, angle_range = decoded_water_limits(voxel)
-    molecule, grouped = group_waters(positions, elements, box=None, max_oh=max_oh, angle_range=angle_range)
+    if molecule is None:
+        max_oh, angle_range = decoded_water_limits(voxel)
+        molecule, grouped = group_waters(positions, elements, box=None, max_oh=max_oh, angle_range=angle_range)
+    else:
+        molecule = np.asarray(molecule)
+        whole = len(np.unique(molecule[molecule >= 0]))
+        grouped = GroupReport(molecules=whole, orphan_o=int(np.count_nonzero((molecule < 0) & (elements == "O"))),
+                              orphan_h=int(np.count_nonzero((molecule < 0) & (elements == "H"))))
     waters = water_indices(elements, molecule)
     atoms = waters.reshape(-1)
     pos = positions[atoms]

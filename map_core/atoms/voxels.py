@@ -23,10 +23,12 @@ N_CLASSES = len(CLASSES)
 
 @dataclass
 class EncodeReport:
-    """What encoding lost: atoms sharing a voxel with an earlier atom (kept: the first)."""
+    """What encoding lost: atoms (molecules, for fragment classes) sharing a voxel with an earlier
+    one (kept: the first), and atoms in no whole molecule (fragment classes only)."""
 
     collisions: int
     atoms: int
+    dropped: int = 0
 
 
 def grid_shape(box_nm, voxel: float) -> tuple:

@@ -20,7 +20,11 @@ current plane over columns x-R..x+R; columns x-1-R..x-1 of the current row
 
 Inputs are one-hot class channels; the region outside the sample is the all-zero vector, and
 every layer's features there are zero too (zero padding), so a sample is a finite world with
-"outside" around it. Logits are over the real classes only; "outside" is never sampled.
+"outside" around it. Logits are over the real classes only; "outside" is never sampled. With
+the "water" encoding (molecular fragment classes, ``map_core.atoms.water_classes``) the one-hot
+input is first mapped through a fixed per-class feature table (``input_table``: occupancy and
+the hydrogen directions), a voxel-wise linear map that keeps "outside" at zero and leaves the
+causal structure unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from map_core.atoms.encoding import ENCODINGS, Encoding
 from map_core.atoms.voxels import DEFAULT_VOXEL_NM, N_CLASSES
 
 OUTSIDE = -1  # class id of voxels outside the sample in integer canvases
@@ -49,6 +54,7 @@ class ModelConfig:
     dropout: float = 0.21
     n_classes: int = N_CLASSES
     voxel_nm: float = DEFAULT_VOXEL_NM
+    encoding: str = "atoms"  # "atoms" (empty, O, H) or "water" (empty, O with one of K orientations)
 
     def __post_init__(self):
         if self.layers < 1 or self.filters < 1:
@@ -61,6 +67,14 @@ class ModelConfig:
             raise ValueError("dropout must be in [0, 1)")
         if self.voxel_nm <= 0:
             raise ValueError("voxel_nm must be positive")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {ENCODINGS}, not {self.encoding!r}")
+        if self.encoding != "atoms" and self.n_classes != self.coder().n_classes:
+            raise ValueError(f"the {self.encoding} encoding has {self.coder().n_classes} classes, not {self.n_classes}")
+
+    def coder(self) -> Encoding:
+        """The voxel encoding of this model's classes (map_core.atoms.encoding)."""
+        return Encoding(self.encoding, self.voxel_nm)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -150,14 +164,33 @@ class PixelCNN3D(nn.Module):
         self.config = config
         c = config.n_classes
         f = config.filters
+        features = config.coder().input_features()
+        # fixed, not learned, and not saved: it follows from the config
+        self.register_buffer("input_table", None if features is None else torch.from_numpy(features), persistent=False)
+        c_in = c if features is None else features.shape[1]
         self.layers = nn.ModuleList(
-            [GatedLayer(c if i == 0 else f, f, config.kernel, config.activation, first=(i == 0)) for i in range(config.layers)]
+            [GatedLayer(c_in if i == 0 else f, f, config.kernel, config.activation, first=(i == 0)) for i in range(config.layers)]
         )
         self.head_hidden = nn.Conv3d(f, f, 1)
         self.dropout = nn.Dropout(config.dropout)
         self.head_out = nn.Conv3d(f, c, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_table is not None:
+            x = torch.einsum("bczyx,cf->bfzyx", x, self.input_table.to(x.dtype))
+        return self.network(x)
+
+    def logits(self, canvas: torch.Tensor) -> torch.Tensor:
+        """(B, Z, Y, X) integer canvas (OUTSIDE = -1) -> logits; equals self(one_hot(canvas)) but looks
+        the input features up without building a one-hot tensor of every class."""
+        if self.input_table is None:
+            return self(one_hot(canvas, self.config.n_classes))
+        canvas = canvas.long()
+        x = F.embedding(canvas.clamp(min=0), self.input_table) * (canvas >= 0).unsqueeze(-1).to(self.input_table.dtype)
+        return self.network(x.permute(0, 4, 1, 2, 3).contiguous())
+
+    def network(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, Z, Y, X) input features -> (B, n_classes, Z, Y, X) logits."""
         d = v = h = x
         for layer in self.layers:
             d, v, h = layer(d, v, h)
@@ -168,6 +201,13 @@ class PixelCNN3D(nn.Module):
     def set_structural(self, on: bool) -> None:
         for layer in self.layers:
             layer.structural = on
+
+
+def input_matrix(model: PixelCNN3D) -> torch.Tensor:
+    """(n_classes, C_in) float32 input vector of each class: the identity for one-hot inputs."""
+    if model.input_table is not None:
+        return model.input_table.float()
+    return torch.eye(model.config.n_classes)
 
 
 def eval_copy(model: PixelCNN3D, dtype) -> PixelCNN3D:

@@ -23,7 +23,7 @@ import scipy.special
 import torch
 from tqdm import tqdm
 
-from map_core.model.pixelcnn import PixelCNN3D, eval_copy
+from map_core.model.pixelcnn import PixelCNN3D, eval_copy, input_matrix
 from map_core.model.receptive_field import receptive_field
 from map_core.sampling.canvas import box_uniforms, choose, make_canvas
 from map_core.sampling.wavefront import Wavefront
@@ -76,7 +76,8 @@ class _Backend:
         return m.astype(self.np_dtype) if self.numpy else torch.from_numpy(m).to(self.device, self.dtype)
 
     def one_hot(self, eye, classes):
-        """(..., C) one-hot of integer `classes`, all-zero where a class is OUTSIDE (-1)."""
+        """(..., C) network inputs (rows of `eye`: one-hot or class features) of integer `classes`,
+        all-zero where a class is OUTSIDE (-1)."""
         inside = classes >= 0
         return eye[classes.clip(0) if self.numpy else classes.clamp(min=0)] * inside[..., None]
 
@@ -148,7 +149,8 @@ def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, prog
         return canvas.box_view(canvas.values).to(torch.uint8).clone(), torch.zeros(bsz, dtype=torch.float64)
     planes = int(free_planes[-1]) + 1  # planes after the last free voxel are never needed
     width = 2 * config.filters if act == "gated" else config.filters
-    slot_bytes = bsz * (n_cls + config.filters * (3 * n_layers - 2) + 2 * width * n_layers) * torch.finfo(be.dtype).bits // 8
+    n_in = input_matrix(model).shape[1]  # input channels per voxel: n_cls one-hot, or the class features
+    slot_bytes = bsz * (n_in + config.filters * (3 * n_layers - 2) + 2 * width * n_layers) * torch.finfo(be.dtype).bits // 8
     max_slots = int(memory_mb * 2**20 // slot_bytes) if max_planes is None else None
     wf = Wavefront(planes, yc, xc, n_layers, config.kernel, max_planes, max_slots)
     w = _Weights(model, be)
@@ -156,11 +158,11 @@ def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, prog
         values, free, u = canvas.values.numpy(), canvas.free.numpy(), u.numpy()
     else:
         values, free, u = canvas.values.to(be.device), canvas.free.to(be.device), u.to(be.device)
-    eye = be.array(torch.eye(n_cls))
+    eye = be.array(input_matrix(model))  # row c: the network input of class c
     filters = config.filters
-    # ring storage, (B, slots, channels): one-hot input; per layer the horizontal output, the
+    # ring storage, (B, slots, channels): the input features (one-hot or class features); per layer the horizontal output, the
     # activated vertical and depth stacks (inputs of the next layer), and the accumulated links
-    hot = be.zeros(bsz, wf.n_slots, n_cls)
+    hot = be.zeros(bsz, wf.n_slots, n_in)
     h_out = [be.zeros(bsz, wf.n_slots, filters) for _ in range(n_layers)]
     v_act = [be.zeros(bsz, wf.n_slots, filters) for _ in range(n_layers - 1)]
     d_act = [be.zeros(bsz, wf.n_slots, filters) for _ in range(n_layers - 1)]
@@ -174,10 +176,10 @@ def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, prog
             links[l][:, wf.plane_slice(z)] = w.link_bias[l]
 
     def start_plane(z):
-        """Plane z enters the ring: its known voxels as one-hot, and plane z + 1's links reset."""
-        plane = be.zeros(bsz, wf.Yp, wf.Xp, n_cls)
+        """Plane z enters the ring: its known voxels' inputs, and plane z + 1's links reset."""
+        plane = be.zeros(bsz, wf.Yp, wf.Xp, n_in)
         plane[:, inner[0], inner[1]] = be.one_hot(eye, values[:, z])
-        hot[:, wf.plane_slice(z)] = plane.reshape(bsz, wf.plane_slots, n_cls)
+        hot[:, wf.plane_slice(z)] = plane.reshape(bsz, wf.plane_slots, n_in)
         start_links(z + 1)
 
     start_links(0)

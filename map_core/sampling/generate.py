@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from map_core.atoms.encoding import Encoding
 from map_core.atoms.frames import Frames, save_frames
-from map_core.atoms.molecules import decoded_water_limits, group_waters, repair, water_indices
-from map_core.atoms.voxels import decode
+from map_core.atoms.molecules import GroupReport, decoded_water_limits, group_waters, repair, water_indices
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path, write_text_atomic
 from map_core.model.device import resolve_device
@@ -67,20 +67,24 @@ def check_fits(canvas, batch: int, n_boxes: int, out_path) -> None:
         raise MapSuiteError(f"{n_boxes} boxes need about {disk / 1e9:.3g} GB of disk, {free_disk / 1e9:.3g} GB are free", out_path)
 
 
-def decode_grouped(grid, voxel: float) -> tuple:
-    """Atoms of one (Z, Y, X) grid grouped into waters with the limits of decoded atoms:
-    (positions (N, 3) nm, elements (N,), molecule (N,), GroupReport)."""
-    pos, elem = decode(grid, voxel)
-    max_oh, angle_range = decoded_water_limits(voxel)
+def decode_grouped(grid, coder: Encoding) -> tuple:
+    """Atoms of one (Z, Y, X) grid in waters: (positions (N, 3) nm, elements (N,), molecule (N,), GroupReport).
+
+    Atom classes are grouped with the limits of decoded atoms; fragment classes decode to whole
+    molecules, which are kept as they are."""
+    pos, elem, mol = coder.decode(grid)
+    if mol is not None:
+        return pos, elem, mol, GroupReport(molecules=len(pos) // 3, orphan_o=0, orphan_h=0)
+    max_oh, angle_range = decoded_water_limits(coder.voxel_nm)
     mol, report = group_waters(pos, elem, box=None, max_oh=max_oh, angle_range=angle_range)
     return pos, elem, mol, report
 
 
-def decode_boxes(grids: np.ndarray, voxel: float) -> tuple:
+def decode_boxes(grids: np.ndarray, coder: Encoding) -> tuple:
     """Decode (K, Z, Y, X) grids into per-box atom lists; returns (positions, elements, molecule, reports)."""
     positions, elements, molecule, reports = [], [], [], []
     for grid in grids:
-        pos, elem, mol, report = decode_grouped(grid, voxel)
+        pos, elem, mol, report = decode_grouped(grid, coder)
         positions.append(pos)
         elements.append(elem)
         molecule.append(mol)
@@ -88,7 +92,7 @@ def decode_boxes(grids: np.ndarray, voxel: float) -> tuple:
     return positions, elements, molecule, reports
 
 
-def cut_box(grid, voxel: float, origin, shape, periodic: bool = False) -> tuple:
+def cut_box(grid, coder: Encoding, origin, shape, periodic: bool = False) -> tuple:
     """The box [origin, origin + shape) (voxels, z y x) of a sampled canvas, as atoms.
 
     Keeps the whole molecules whose O lies in the box and the orphan atoms inside it; positions
@@ -96,7 +100,8 @@ def cut_box(grid, voxel: float, origin, shape, periodic: bool = False) -> tuple:
     and clashing molecules removed). Returns (positions (N, 3), elements (N,), molecule (N,),
     box (3,) x y z nm, report dict: molecules, orphan_o, orphan_h, orphans [, repair]).
     """
-    pos, elem, mol, _ = decode_grouped(grid, voxel)
+    voxel = coder.voxel_nm
+    pos, elem, mol, _ = decode_grouped(grid, coder)
     lower = np.asarray(origin, dtype=np.float64)[::-1] * voxel
     size = np.asarray(shape, dtype=np.float64)[::-1] * voxel
     pos = pos - lower
@@ -109,7 +114,8 @@ def cut_box(grid, voxel: float, origin, shape, periodic: bool = False) -> tuple:
               "orphans": len(orphans)}
     if periodic:
         atoms = waters.reshape(-1)
-        positions, elements, molecule, fixed = repair(pos[atoms], elem[atoms], size, voxel=voxel)
+        known = np.repeat(np.arange(len(waters)), 3) if coder.whole_molecules else None
+        positions, elements, molecule, fixed = repair(pos[atoms], elem[atoms], size, voxel=coder.voxel_nm, molecule=known)
         return positions, elements, molecule, size, {**report, "repair": fixed.as_dict()}
     atoms = np.concatenate([waters.reshape(-1), orphans])
     molecule = np.concatenate([np.repeat(np.arange(len(waters)), 3), np.full(len(orphans), -1)]).astype(np.int32)
@@ -147,14 +153,14 @@ def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 
     if not (math.isfinite(temperature) and temperature >= 0):
         raise MapSuiteError(f"temperature must be finite and >= 0, got {temperature}")
     device = _check_device(device, sampler)
-    voxel = model.config.voxel_nm
+    voxel, coder = model.config.voxel_nm, model.config.coder()
     b = burn_in_voxels(model.config, burn_in)
     face = face_voxels(voxel) if b else 0
     canvas = canvas_shape(shape, b, face)
     check_fits(canvas, batch, n_boxes, out_path)
     job = {"shape": [int(s) for s in shape], "n_boxes": n_boxes, "temperature": temperature, "seed": seed,
            "boundary": boundary, "sampler": sampler, "model_sha256": model_sha256, "voxel_nm": voxel,
-           "burn_in_fields": burn_in, "repair": repair_boxes}
+           "burn_in_fields": burn_in, "repair": repair_boxes, "encoding": coder.name}
     partial = out_path.with_name(out_path.name + ".partial")
     job_file = partial / "job.json"
     if partial.exists():
@@ -179,11 +185,11 @@ def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 
     logp = np.concatenate([np.load(p)["log_prob"] for p in pieces])
     region = {"origin_zyx": [b, b, b], "shape_zyx": job["shape"], "burn_in_voxels": b, "face_voxels": face}
     if b == 0 and not repair_boxes:
-        positions, elements, molecule, reports = decode_boxes(grids, voxel)
+        positions, elements, molecule, reports = decode_boxes(grids, coder)
         nz, ny, nx = job["shape"]
         boxes = np.tile([nx * voxel, ny * voxel, nz * voxel], (n_boxes, 1))
     else:
-        cut = [cut_box(g, voxel, region["origin_zyx"], job["shape"], periodic=repair_boxes) for g in grids]
+        cut = [cut_box(g, coder, region["origin_zyx"], job["shape"], periodic=repair_boxes) for g in grids]
         positions, elements, molecule, boxes, reports = (list(x) for x in zip(*cut))
     meta = {**job, "method": "map", "source": "map-suite generate", "defects": reports, "region": region,
             "periodic": repair_boxes}

@@ -1,8 +1,9 @@
 """Training data: voxelised frames, rotation augmentation, crops, and the train/test split.
 
-Grids are (Z, Y, X) uint8 class arrays (see map_core.atoms.voxels). Crops are cubes of side `crop`
-voxels taken inside the complete voxel layers of a frame (never across the periodic seam, whose
-last layer may be partial).
+Grids are (Z, Y, X) uint8 class arrays (see map_core.atoms.encoding). Crops are cubes of side
+`crop` voxels taken inside the complete voxel layers of a frame (never across the periodic seam,
+whose last layer may be partial). Classes that carry an orientation (the "water" encoding) are
+turned with the grid (`rotation_matrix`, `class_permutations`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import itertools
 import numpy as np
 import torch
 
-from map_core.atoms.voxels import encode, full_voxels
+from map_core.atoms.encoding import Encoding
+from map_core.atoms.voxels import full_voxels
 from map_core.errors import MapSuiteError
 
 # Rotations act on grid axes (0, 1, 2) = (z, y, x). About x: the (z, y) plane, about y: (z, x), about z: (y, x).
@@ -55,16 +57,39 @@ def apply_rotation(grid, rotation):
     return grid
 
 
+def rotation_matrix(rotation) -> np.ndarray:
+    """(3, 3) integer matrix turning (x, y, z) vectors the way `rotation` turns a (Z, Y, X) grid."""
+    probe = np.zeros((3, 3, 3), dtype=np.int64)
+    for axis in range(3):  # unit steps along x, y, z from the centre voxel (1, 1, 1)
+        at = [1, 1, 1]
+        at[2 - axis] = 2
+        probe[tuple(at)] = axis + 1
+    turned = apply_rotation(probe, rotation)
+    m = np.zeros((3, 3), dtype=np.int64)
+    for axis in range(3):
+        z, y, x = (int(v[0]) - 1 for v in np.nonzero(np.abs(turned) == axis + 1))
+        m[:, axis] = (x, y, z)
+    return m
+
+
+def class_permutations(coder: Encoding, rotations) -> list | None:
+    """Per rotation, the (n_classes,) uint8 class map that goes with it; None when classes do not turn."""
+    perms = [coder.class_permutation(rotation_matrix(r)) for r in rotations]
+    return None if any(p is None for p in perms) else [np.asarray(p, dtype=np.uint8) for p in perms]
+
+
 ROTATION_SETS = {"none": lambda: [()], "seed": seed_rotations, "full": all_rotations}
 
 
-def voxelise(frames, voxel: float, path=None) -> list:
-    """Encode every frame; return the complete-layer part of each grid as (Z, Y, X) uint8 arrays."""
-    grids = []
-    for f, (pos, elem, box) in enumerate(zip(frames.positions, frames.elements, frames.box)):
-        grid, report = encode(pos, elem, box, voxel, periodic=True)
+def voxelise(frames, coder: Encoding, path=None) -> list:
+    """Encode every frame with `coder`; return the complete-layer part of each grid as (Z, Y, X) uint8 arrays."""
+    grids, voxel = [], coder.voxel_nm
+    for f, (pos, elem, box, mol) in enumerate(zip(frames.positions, frames.elements, frames.box, frames.molecule)):
+        grid, report = coder.encode(pos, elem, box, periodic=True, molecule=mol if coder.whole_molecules else None)
         if report.collisions:
             raise MapSuiteError(f"frame {f}: {report.collisions} atoms share a voxel at {voxel:g} nm; use a smaller voxel", path)
+        if report.dropped:
+            raise MapSuiteError(f"frame {f}: {report.dropped} atoms are in no whole water molecule", path)
         nz, ny, nx = full_voxels(box, voxel)
         grids.append(np.ascontiguousarray(grid[:nz, :ny, :nx]))
     return grids
@@ -100,19 +125,23 @@ def crop_specs(shapes, indices, crop: int, n: int, rng: np.random.Generator, n_r
     return out
 
 
-def cut_crops(grids, specs, crop: int, rotations):
+def cut_crops(grids, specs, crop: int, rotations, perms=None):
     """(n, crop, crop, crop) crops at `specs` (see `crop_specs`) of numpy grids (uint8 numpy out) or
-    of torch tensors on any device (uint8 tensor on that device out)."""
+    of torch tensors on any device (uint8 tensor on that device out). perms: per rotation, the class
+    map (`class_permutations`, numpy or a tensor on the grids' device) or None."""
     pieces = [apply_rotation(grids[f][z : z + crop, y : y + crop, x : x + crop], rotations[r]) for f, z, y, x, r in specs]
+    if perms is not None:
+        pieces = [perms[r][p.long() if isinstance(p, torch.Tensor) else p] for p, (*_, r) in zip(pieces, specs)]
     if isinstance(grids[0], np.ndarray):
         return np.stack(pieces) if pieces else np.zeros((0, crop, crop, crop), np.uint8)
     return torch.stack(pieces)
 
 
-def sample_crops(grids, indices, crop: int, n: int, rng: np.random.Generator, rotations) -> np.ndarray:
-    """(n, crop, crop, crop) int64 crops from random frames among `indices`, randomly placed and rotated."""
+def sample_crops(grids, indices, crop: int, n: int, rng: np.random.Generator, rotations, perms=None) -> np.ndarray:
+    """(n, crop, crop, crop) int64 crops from random frames among `indices`, randomly placed and rotated
+    (classes mapped by `perms`, see `cut_crops`)."""
     specs = crop_specs([g.shape for g in grids], indices, crop, n, rng, len(rotations))
-    return cut_crops(grids, specs, crop, rotations).astype(np.int64)
+    return cut_crops(grids, specs, crop, rotations, perms).astype(np.int64)
 
 
 def class_frequencies(grids, indices, n_classes: int) -> np.ndarray:

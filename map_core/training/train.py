@@ -28,11 +28,12 @@ from map_core.errors import MapSuiteError
 from map_core.files import sha256_file
 from map_core.model.checkpoint import check_voxel_size, load_checkpoint, save_checkpoint
 from map_core.model.device import resolve_device
-from map_core.model.pixelcnn import ModelConfig, PixelCNN3D, one_hot
+from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 from map_core.training.crops import (
     ROTATION_SETS,
     check_crop,
     class_frequencies,
+    class_permutations,
     crop_specs,
     cut_crops,
     sample_crops,
@@ -84,7 +85,7 @@ def cross_entropy(model, crops: torch.Tensor, autocast_dtype: torch.dtype | None
     with `autocast_dtype` (torch.bfloat16) the network runs under autocast on the crops' device."""
     crops = crops.long()
     with torch.autocast(crops.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-        logits = model(one_hot(crops, model.config.n_classes))
+        logits = model.logits(crops)
     return F.cross_entropy(logits.float(), crops)
 
 
@@ -162,10 +163,11 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
         if payload["provenance"].get("data_sha256") != data_sha:
             raise MapSuiteError("resume refused: data file differs from the one this checkpoint was trained on", data_path)
     frames = load_frames(data_path)
-    grids = voxelise(frames, config.voxel_nm, data_path)
+    grids = voxelise(frames, config.coder(), data_path)
     check_crop(grids, settings.crop, data_path)
     train_idx, test_idx = split_frames(len(grids), settings.test_fraction)
     rotations = ROTATION_SETS[settings.rotations]()
+    perms = class_permutations(config.coder(), rotations)
     freq = class_frequencies(grids, train_idx, config.n_classes)
     test_crops = sample_crops(grids, test_idx, settings.crop, settings.test_crops, np.random.default_rng([settings.seed, 2**31]), [()])
     baseline = baseline_cross_entropy(freq, test_crops)
@@ -189,6 +191,8 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
             model.head_out.bias.copy_(torch.log(torch.as_tensor(np.maximum(freq, 1e-12), dtype=torch.float32)))
     # On the CPU crops are cut from the numpy grids (as always); elsewhere from copies on the device.
     device_grids = grids if dev.type == "cpu" else [torch.from_numpy(g).to(dev) for g in grids]
+    if perms is not None and dev.type != "cpu":
+        perms = [torch.from_numpy(p).to(dev) for p in perms]
     shapes = [g.shape for g in grids]
     test_tensor = torch.from_numpy(test_crops).to(dev)
 
@@ -245,7 +249,7 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
         rng = np.random.default_rng([settings.seed, step])
         torch.manual_seed(settings.seed * 1_000_003 + step)
         specs = crop_specs(shapes, train_idx, settings.crop, settings.batch, rng, len(rotations))
-        crops = cut_crops(device_grids, specs, settings.crop, rotations)
+        crops = cut_crops(device_grids, specs, settings.crop, rotations, perms)
         loss = cross_entropy(model, torch.from_numpy(crops) if dev.type == "cpu" else crops, amp)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -26,7 +26,7 @@ def run(args) -> int:
     frames = load_frames(args.data)
     if "voxel_nm" in frames.meta:
         check_voxel_size(model.config.voxel_nm, float(frames.meta["voxel_nm"]), args.data)
-    grids = voxelise(frames, model.config.voxel_nm, args.data)
+    grids = voxelise(frames, model.config.coder(), args.data)
     check_crop(grids, args.crop, args.data)
     crops = sample_crops(grids, list(range(len(grids))), args.crop, args.crops, np.random.default_rng(args.seed), [()])
     with torch.no_grad():

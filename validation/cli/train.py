@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from map_core.atoms.encoding import ENCODINGS, Encoding
 from map_core.errors import MapSuiteError
 from map_core.model.pixelcnn import ModelConfig
 from map_core.training.train import PRECISIONS, TrainSettings, train
@@ -18,6 +19,9 @@ def add_arguments(p) -> None:
     p.add_argument("--kernel", type=int, default=c.kernel, help="odd kernel side (3: the seed's 3x3x3)")
     p.add_argument("--activation", choices=["gated", "relu"], default=c.activation)
     p.add_argument("--dropout", type=float, default=c.dropout)
+    p.add_argument("--encoding", choices=list(ENCODINGS), default=c.encoding,
+                   help="voxel classes: atoms (empty, O, H) or water (empty, O with one of 240 H orientations: whole "
+                        "molecules only); default %(default)s")
     p.add_argument("--voxel", type=float, default=c.voxel_nm, help="voxel side, nm (default: %(default)s)")
     p.add_argument("--crop", type=int, default=s.crop, help="crop side, voxels")
     p.add_argument("--steps", type=int, default=s.steps, help="total optimiser steps")
@@ -47,7 +51,8 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     try:
         config = ModelConfig(layers=args.layers, filters=args.filters, kernel=args.kernel, activation=args.activation,
-                             dropout=args.dropout, voxel_nm=args.voxel)
+                             dropout=args.dropout, voxel_nm=args.voxel,
+                             encoding=args.encoding, n_classes=Encoding(args.encoding, args.voxel).n_classes)
     except ValueError as exc:
         raise MapSuiteError(f"bad model settings: {exc}") from None
     settings = TrainSettings(crop=args.crop, steps=args.steps, batch=args.batch, lr=args.lr, optimizer=args.optimizer,

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from map_core.atoms.encoding import Encoding
 from map_core.atoms.frames import Frames
-from map_core.atoms.voxels import encode
+from map_core.atoms.molecules import make_whole
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path
 from map_core.sampling.fast import sample_fast
@@ -116,14 +117,16 @@ def sample_boxes(model, shape, n_boxes: int, temperature: float, seed: int, boun
     return np.concatenate(pieces)
 
 
-def window_grids(frames: Frames, indices, shape, voxel: float, n: int, rng: np.random.Generator) -> np.ndarray:
+def window_grids(frames: Frames, indices, shape, coder: Encoding, n: int, rng: np.random.Generator) -> np.ndarray:
     """(n, Z, Y, X) uint8 voxel windows of periodic MD frames, encoded as open boxes.
 
     Each window takes a frame from `indices` (cycling through them in a random order), a
     uniformly random origin, and every periodic image of every atom inside
     [origin, origin + shape * voxel) (so a window may exceed the MD box); atoms are encoded
-    with the model's voxel and no wrapping, like a generated box.
+    with the model's encoding `coder` and no wrapping, like a generated box. With fragment
+    classes, a molecule is in the window when its O is, its hydrogens wherever they lie.
     """
+    voxel = coder.voxel_nm
     indices = list(indices)
     if not indices:
         raise MapSuiteError("no frames to cut windows from")
@@ -133,18 +136,24 @@ def window_grids(frames: Frames, indices, shape, voxel: float, n: int, rng: np.r
     for k in range(n):
         f = int(order[k % len(order)])
         box = np.asarray(frames.box[f], dtype=np.float64)
-        pos = np.mod(np.asarray(frames.positions[f], dtype=np.float64), box)
+        mol = np.asarray(frames.molecule[f])
+        if coder.whole_molecules:  # molecules stay whole around their O, which decides where they are
+            pos = make_whole(frames.positions[f], frames.elements[f], mol, box)
+        else:
+            pos = np.mod(np.asarray(frames.positions[f], dtype=np.float64), box)
         origin = rng.uniform(0.0, 1.0, 3) * box
         reach = np.ceil((origin + size) / box).astype(int)
         shifts = np.stack(np.meshgrid(*[np.arange(r) for r in reach], indexing="ij"), -1).reshape(-1, 3) * box
         images = (pos[None, :, :] + shifts[:, None, :]).reshape(-1, 3) - origin
         elem = np.tile(np.asarray(frames.elements[f]), len(shifts))
-        inside = np.all((images >= 0) & (images < size), axis=1)
-        out[k], _ = encode(images[inside], elem[inside], size, voxel, periodic=False)
+        span = int(mol.max()) + 1 if len(mol) else 0
+        mols = np.where(mol >= 0, mol + span * np.arange(len(shifts))[:, None], -1).reshape(-1)
+        out[k], _ = coder.encode(images, elem, size, periodic=False, clip=True,
+                                 molecule=mols if coder.whole_molecules and span else None)
     return out
 
 
-def ideal_gas_grids(shape, voxel: float, n: int, seed: int, number_density: float = WATER_NUMBER_DENSITY) -> np.ndarray:
+def ideal_gas_grids(shape, coder: Encoding, n: int, seed: int, number_density: float = WATER_NUMBER_DENSITY) -> np.ndarray:
     """(n, Z, Y, X) uint8 boxes of an ideal gas of rigid water molecules (negative control).
 
     Oxygens uniform in the box at `number_density` molecules/nm^3 (liquid water by default),
@@ -152,7 +161,7 @@ def ideal_gas_grids(shape, voxel: float, n: int, seed: int, number_density: floa
     are dropped and a voxel hit twice keeps its first atom.
     """
     rng = np.random.default_rng([seed, 7])
-    size = np.array(shape[::-1], dtype=np.float64) * voxel
+    size = np.array(shape[::-1], dtype=np.float64) * coder.voxel_nm
     template = ideal_molecule()
     out = np.zeros((n, *shape), dtype=np.uint8)
     for k in range(n):
@@ -161,25 +170,24 @@ def ideal_gas_grids(shape, voxel: float, n: int, seed: int, number_density: floa
         mols = np.stack([template @ random_rotation(rng).T for _ in range(m)]) + oxy[:, None, :] if m else np.zeros((0, 3, 3))
         pos = mols.reshape(-1, 3)
         elem = np.tile(["O", "H", "H"], m)
-        inside = np.all((pos >= 0) & (pos < size), axis=1)
-        out[k], _ = encode(pos[inside], elem[inside], size, voxel, periodic=False)
+        out[k], _ = coder.encode(pos, elem, size, periodic=False, clip=True, molecule=np.repeat(np.arange(m), 3))
     return out
 
 
-def boundary_windows(frames: Frames, indices, shape, halo, voxel: float, n: int, rng) -> np.ndarray:
+def boundary_windows(frames: Frames, indices, shape, halo, coder: Encoding, n: int, rng) -> np.ndarray:
     """(n, Z + 2hz, Y + 2hy, X + 2hx) training windows to seed the sampler's boundary with."""
     hz, hy, hx = halo
     big = (shape[0] + 2 * hz, shape[1] + 2 * hy, shape[2] + 2 * hx)
-    return window_grids(frames, indices, big, voxel, n, rng)
+    return window_grids(frames, indices, big, coder, n, rng)
 
 
 # --- decoding ------------------------------------------------------------------------------
 
-def decode_grids(grids: np.ndarray, voxel: float) -> Frames:
+def decode_grids(grids: np.ndarray, coder: Encoding) -> Frames:
     """Open boxes (periodic=False) of decoded atoms with molecule ids from map_core's grouping."""
-    positions, elements, molecule, reports = decode_boxes(np.asarray(grids), voxel)
+    positions, elements, molecule, reports = decode_boxes(np.asarray(grids), coder)
     z, y, x = grids.shape[1:]
-    box = np.tile(np.array([x, y, z], dtype=np.float64) * voxel, (len(grids), 1))
+    box = np.tile(np.array([x, y, z], dtype=np.float64) * coder.voxel_nm, (len(grids), 1))
     return Frames.from_arrays(positions, elements, molecule, box, {"defects": reports})
 
 

@@ -1,6 +1,6 @@
 """Calibrate a profile's structure thresholds: held-out scatter and negative controls.
 
-    python -m validation.gate.calibrate PROFILE [--data FRAMES.npz] [--voxel NM] [--draws 20]
+    python -m validation.gate.calibrate PROFILE [--data FRAMES.npz] [--encoding atoms|water] [--voxel NM] [--draws 20]
 
 Draws `draws` ensembles of held-out training windows (the last 20 % of the frames, as training
 splits them), each the profile's n_boxes, and measures every structure check against windows of
@@ -26,8 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from map_core.atoms.encoding import ENCODINGS, Encoding
 from map_core.atoms.frames import load_frames
 from map_core.errors import MapSuiteError
+from map_core.model.checkpoint import load_checkpoint
+from map_core.model.default import default_model_path
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 from map_core.training.crops import class_frequencies, split_frames, voxelise
 from validation.gate.boxes import box_geometry, decode_grids, ideal_gas_grids, region_frames, sample_boxes, window_grids
@@ -67,7 +70,7 @@ def marginal_model(config, freq, random_weights: bool, seed: int = 0):
         if not random_weights:
             for p in model.parameters():
                 p.zero_()
-        model.head_out.bias.copy_(torch.log(torch.as_tensor(np.asarray(freq), dtype=torch.float32)))
+        model.head_out.bias.copy_(torch.log(torch.as_tensor(np.maximum(np.asarray(freq), 1e-12), dtype=torch.float32)))
     return model.eval()
 
 
@@ -79,32 +82,44 @@ def _values(gen, ref, structure, seed=0) -> dict:
     return out
 
 
-def calibrate(profile, data, voxel: float, draws: int = 20, controls: bool = True, log=print) -> dict:
-    """{'heldout': {check: [values]}, 'controls': {label: {check: value}}} for one profile."""
+def control_config(coder: Encoding, **arch) -> ModelConfig:
+    """ModelConfig of a small model (`arch`: layers, filters, ...) with the classes of `coder`."""
+    return ModelConfig(voxel_nm=coder.voxel_nm, encoding=coder.name, n_classes=coder.n_classes, **arch)
+
+
+def shipped_encoding() -> Encoding:
+    """The shipped default model's encoding and voxel: what the shipped profiles are calibrated for."""
+    config = load_checkpoint(default_model_path())["config"]
+    return Encoding(config.get("encoding", "atoms"), float(config["voxel_nm"]))
+
+
+def calibrate(profile, data, coder: Encoding, draws: int = 20, controls: bool = True, log=print) -> dict:
+    """{'heldout': {check: [values]}, 'controls': {label: {check: value}}} for one profile, with the
+    voxel encoding `coder` (map_core.atoms.encoding.Encoding)."""
     frames = load_frames(data)
     train, held = split_frames(len(frames), 0.2)
-    geo = box_geometry(ModelConfig(layers=8, filters=16, voxel_nm=voxel), profile["sampling"])
+    geo = box_geometry(control_config(coder, layers=8, filters=16), profile["sampling"])
     st, n = profile["structure"], profile["sampling"]["n_boxes"]
 
     def ensemble(grids):
-        whole = decode_grids(grids, voxel)
+        whole = decode_grids(grids, coder)
         region = region_frames(whole, geo)
         return measure_structure(region, whole, st, geo), molecule_features(region)
 
     log(f"geometry {geo.as_dict()}")
-    ref = ensemble(window_grids(frames, train, geo.shape, voxel, profile["reference"]["windows"], np.random.default_rng(11)))
+    ref = ensemble(window_grids(frames, train, geo.shape, coder, profile["reference"]["windows"], np.random.default_rng(11)))
     heldout = {}
     for d in range(draws):
-        v = _values(ensemble(window_grids(frames, held, geo.shape, voxel, n, np.random.default_rng(1000 + d))), ref, st)
+        v = _values(ensemble(window_grids(frames, held, geo.shape, coder, n, np.random.default_rng(1000 + d))), ref, st)
         for k, x in v.items():
             heldout.setdefault(k, []).append(x)
     out = {"geometry": geo.as_dict(), "heldout": heldout, "controls": {}}
     if not controls:
         return out
-    boxes = {f"ideal gas {s}": ideal_gas_grids(geo.shape, voxel, n, s) for s in range(3)}
-    grids = voxelise(frames, voxel)
-    freq = class_frequencies(grids, range(len(grids)), 3)
-    small = ModelConfig(layers=1, filters=4, dropout=0.0, voxel_nm=voxel)
+    boxes = {f"ideal gas {s}": ideal_gas_grids(geo.shape, coder, n, s) for s in range(3)}
+    grids = voxelise(frames, coder)
+    freq = class_frequencies(grids, range(len(grids)), coder.n_classes)
+    small = control_config(coder, layers=1, filters=4, dropout=0.0)
     for label, random_weights, temperature in (("random weights", True, 1.0), ("independent voxels T=1", False, 1.0),
                                                ("independent voxels T=2", False, 2.0),
                                                ("independent voxels T=0.5", False, 0.5)):
@@ -115,7 +130,7 @@ def calibrate(profile, data, voxel: float, draws: int = 20, controls: bool = Tru
     return out
 
 
-def calibrate_md(profile, data, voxel: float, pairs: int, workdir, log=print) -> dict:
+def calibrate_md(profile, data, coder: Encoding, pairs: int, workdir, log=print) -> dict:
     """{check: [values]} of the MD checks of held-out-seeded against training-seeded runs.
 
     Each pair cuts a cube of [md] box_nm from a training frame and from a held-out frame with
@@ -127,7 +142,7 @@ def calibrate_md(profile, data, voxel: float, pairs: int, workdir, log=print) ->
     thresholds = {**profile["thresholds"], "md_tolerance": profile["thresholds.md_tolerance"]}
 
     def run(indices, seed, label):
-        _, (pos, cell, rep) = window_seed_box(frames, indices, profile["md"]["box_nm"], voxel, np.random.default_rng(seed))
+        _, (pos, cell, rep) = window_seed_box(frames, indices, profile["md"]["box_nm"], coder, np.random.default_rng(seed))
         return run_methods(pos, cell, profile, Path(workdir) / f"{label}_{seed}", rep)
 
     out = {}
@@ -144,7 +159,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m validation.gate.calibrate", description=__doc__.splitlines()[0])
     p.add_argument("profile", help="smoke, quick, paper or a profile .toml")
     p.add_argument("--data", default=str(SHIPPED_TRAINING_SET), help="training frames (default: the shipped set)")
-    p.add_argument("--voxel", type=float, default=0.04, help="voxel side, nm (the shipped default model's: 0.04)")
+    p.add_argument("--encoding", choices=list(ENCODINGS), default=None, help="voxel classes (default: the shipped model's)")
+    p.add_argument("--voxel", type=float, default=None, help="voxel side, nm (default: the shipped model's)")
     p.add_argument("--draws", type=int, default=20)
     p.add_argument("--no-controls", action="store_true")
     p.add_argument("--md-pairs", type=int, default=0, help="also run this many held-out/training MD pairs")
@@ -159,15 +175,18 @@ def main(argv=None) -> int:
 
 def _report(args) -> int:
     profile = load_profile(args.profile)
+    shipped = shipped_encoding()
+    coder = Encoding(args.encoding or shipped.name, args.voxel if args.voxel is not None else shipped.voxel_nm)
+    print(f"encoding {coder.name}, {coder.voxel_nm:g} nm voxels")
     if args.md_pairs:
-        md = calibrate_md(profile, args.data, args.voxel, args.md_pairs, args.md_workdir)
+        md = calibrate_md(profile, args.data, coder, args.md_pairs, args.md_workdir)
         tol = profile["thresholds.md_tolerance"]
         keys = {"density": "density_g_cm3", "oh_bond": "oh_bond_nm", "hoh_angle": "hoh_angle_rad", "dipole": "dipole_debye"}
         for obs, key in keys.items():
             worst = max(max(md.get(f"md_{m}_{obs}", [0.0])) for m in ("classical", "rpmd"))
             print(f"md {obs:10s} largest held-out difference {worst:9.4g}  profile {tol[key]:9.4g}  "
                   f"rule {suggest(obs, worst):9.4g}")
-    res = calibrate(profile, args.data, args.voxel, args.draws, not args.no_controls)
+    res = calibrate(profile, args.data, coder, args.draws, not args.no_controls)
     th = profile["thresholds"]
     print(f"{'check':12s} {'median':>9s} {'p90':>9s} {'max':>9s} {'profile':>9s} {'rule':>9s}")
     for name, vals in res["heldout"].items():

@@ -64,7 +64,7 @@ def resolve_inputs(model=None, profile="quick", reference=None, seed=None) -> Ga
         raise MapSuiteError(f"reference frames hold {sorted(elements - {'O', 'H'})}; the gate compares water (O, H)", ref_path)
     if np.any(frames.box.min(axis=1) < 4 * voxel):
         raise MapSuiteError(f"reference boxes are smaller than 4 voxels of {voxel} nm", ref_path)
-    voxelise(frames, voxel, ref_path)  # refuses frames whose atoms collide at the model's voxel
+    voxelise(frames, net.config.coder(), ref_path)  # refuses frames whose atoms collide at the model's voxel
     fraction = float((payload["provenance"].get("settings") or {}).get("test_fraction", 0.2))
     train_idx, held_idx = split_frames(len(frames), fraction)
     return GateInputs(model_path=model_path, model_sha256=sha256_file(model_path), model=net, payload=payload,

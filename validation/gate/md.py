@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from map_core.atoms.encoding import Encoding
 from map_core.atoms.molecules import group_waters, repair, water_indices
-from map_core.atoms.voxels import decode
 from map_core.errors import MapSuiteError
 from map_core.files import write_text_atomic
 from validation.gate.boxes import window_grids
@@ -56,14 +56,16 @@ N_BLOCKS = 5
 CUTOFF_FRACTION = 0.42
 
 
-def seed_box(grid, voxel: float, lower_nm, box_nm: float) -> tuple:
+def seed_box(grid, coder: Encoding, lower_nm, box_nm: float) -> tuple:
     """Periodic starting box from one voxel grid.
 
-    grid: (Z, Y, X) classes; lower_nm: (3,) x, y, z corner of the cube inside the grid's box.
-    Returns (positions (3M, 3) nm in O, H, H order, box (3,) nm, repair report dict).
+    grid: (Z, Y, X) classes of the encoding `coder`; lower_nm: (3,) x, y, z corner of the cube
+    inside the grid's box. Returns (positions (3M, 3) nm in O, H, H order, box (3,) nm, repair
+    report dict).
     """
-    pos, elem = decode(grid, voxel)
-    mol, _ = group_waters(pos, elem, box=None)
+    pos, elem, mol = coder.decode(grid)
+    if mol is None:
+        mol, _ = group_waters(pos, elem, box=None)
     waters = water_indices(elem, mol)
     lower = np.asarray(lower_nm, dtype=np.float64)
     if len(waters):
@@ -71,19 +73,20 @@ def seed_box(grid, voxel: float, lower_nm, box_nm: float) -> tuple:
         waters = waters[np.all((oxy >= 0) & (oxy < box_nm), axis=1)]
     atoms = waters.reshape(-1)
     box = np.full(3, float(box_nm))
-    positions, _, _, report = repair(pos[atoms] - lower, elem[atoms], box)
+    known = np.repeat(np.arange(len(waters)), 3) if coder.whole_molecules else None
+    positions, _, _, report = repair(pos[atoms] - lower, elem[atoms], box, molecule=known)
     return positions, box, report.as_dict()
 
 
 WINDOW_MARGIN_NM = 0.15  # around a training cube, so molecules near its faces are whole, as in a generated box
 
 
-def window_seed_box(frames, indices, box_nm: float, voxel: float, rng) -> tuple:
+def window_seed_box(frames, indices, box_nm: float, coder: Encoding, rng) -> tuple:
     """(grid (M, M, M), (positions, box, report)): a voxel window of a frame from `indices`, a
     cube of `box_nm` plus WINDOW_MARGIN_NM on each side, put through `seed_box` like a generated box."""
-    m = int(round((box_nm + 2 * WINDOW_MARGIN_NM) / voxel))
-    grid = window_grids(frames, indices, (m, m, m), voxel, 1, rng)[0]
-    return grid, seed_box(grid, voxel, np.full(3, WINDOW_MARGIN_NM), box_nm)
+    m = int(round((box_nm + 2 * WINDOW_MARGIN_NM) / coder.voxel_nm))
+    grid = window_grids(frames, indices, (m, m, m), coder, 1, rng)[0]
+    return grid, seed_box(grid, coder, np.full(3, WINDOW_MARGIN_NM), box_nm)
 
 
 def md_settings(profile, method: str, seed: int, box_nm=None):

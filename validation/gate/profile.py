@@ -19,6 +19,8 @@ Debye. Sections and keys (see ``SCHEMA``; shipped files document every key):
 - ``[md]`` enabled, box_nm, timestep_fs, traj_ps, report_ps; ``[md.classical]`` npt_ps,
   nvt_ps, intra_substeps; ``[md.rpmd]`` enabled, beads, npt_ps, nvt_ps, contract_reciprocal,
   start ('repaired' box or end of the 'classical' run).
+- ``[calibration]`` encoding and voxel_nm: the voxel encoding the thresholds were calibrated for
+  (``python -m validation.gate.calibrate``); the gate warns when a model's differ.
 - ``[thresholds]`` one number per check (see ``validation.gate.checks.THRESHOLD_KEYS``) and
   ``[thresholds.md_tolerance]`` absolute agreement tolerances of the MD observables.
 """
@@ -103,6 +105,7 @@ SCHEMA = {
     "md.classical": {"npt_ps": POS, "nvt_ps": POS, "intra_substeps": _ints(1)},
     "md.rpmd": {"enabled": BOOL, "beads": _ints(1), "npt_ps": POS, "nvt_ps": POS, "contract_reciprocal": BOOL,
                 "start": (_choice("repaired", "classical"), "'repaired' or 'classical'")},
+    "calibration": {"encoding": (_choice("atoms", "water"), "'atoms' or 'water'"), "voxel_nm": POS},
     "thresholds": {
         "density_rel": POS, "orphan_rate": POS, "g_OO": POS, "g_OH": POS, "g_HH": POS,
         "oh_bond_w1_nm": POS, "hoh_angle_w1_rad": POS, "q4_kl": POS, "q6_kl": POS,

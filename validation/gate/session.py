@@ -48,7 +48,7 @@ class GateSession:
         self.inp = inputs
         self.profile = inputs.profile
         self.model = inputs.model
-        self.voxel = self.model.config.voxel_nm
+        self.coder = self.model.config.coder()
         self.geometry = box_geometry(self.model.config, self.profile["sampling"])
         self.cache = Cache(cache_dir)
         self.progress = progress
@@ -56,6 +56,9 @@ class GateSession:
         self.seed = self.profile.seed
         self._groups = {}
         self._timing = {}
+        self.calibration = calibration_match(self.profile, self.coder)
+        if not self.calibration["matches"]:
+            self.log(f"warning: {self.calibration['note']}")
         self._given = None if generated is None else np.ascontiguousarray(generated, dtype=np.uint8)
         if self._given is not None and self._given.shape[1:] != self.geometry.shape:
             raise MapSuiteError(f"given boxes of shape {self._given.shape[1:]} do not match the profile's {self.geometry.shape}")
@@ -85,7 +88,7 @@ class GateSession:
     def _windows(self, which: str, n: int) -> np.ndarray:
         idx = self.inp.train_indices if which == "training" else self.inp.heldout_indices
         rng = np.random.default_rng([self.seed, 11 if which == "training" else 13])
-        return window_grids(self.inp.frames, idx, self.geometry.shape, self.voxel, n, rng)
+        return window_grids(self.inp.frames, idx, self.geometry.shape, self.coder, n, rng)
 
     def training(self) -> np.ndarray:
         return self._windows("training", self.profile["reference"]["windows"])
@@ -96,7 +99,7 @@ class GateSession:
     def _ens_key(self, which: str) -> str:
         if which == "generated":
             return self._gen_key()
-        return key(which, self.inp.reference_sha256, self.geometry.as_dict(), self.profile["reference"],
+        return key(which, self.inp.reference_sha256, self.geometry.as_dict(), self.coder.name, self.profile["reference"],
                    self.profile["sampling"]["n_boxes"], self.seed)
 
     # --- structure -------------------------------------------------------------------------
@@ -107,7 +110,7 @@ class GateSession:
 
         def frames():
             if "region" not in state:
-                whole = decode_grids(getattr(self, which)(), self.voxel)
+                whole = decode_grids(getattr(self, which)(), self.coder)
                 state["whole"], state["region"] = whole, region_frames(whole, self.geometry)
             return state
 
@@ -156,7 +159,7 @@ class GateSession:
 
         def seeded_chain():
             rng = np.random.default_rng([self.seed, 17])
-            bnd = boundary_windows(self.inp.frames, self.inp.train_indices, self.geometry.shape, halo, self.voxel, n, rng)
+            bnd = boundary_windows(self.inp.frames, self.inp.train_indices, self.geometry.shape, halo, self.coder, n, rng)
             grids = sample_boxes(self.model, self.geometry.shape, n, T, self.seed + 1, bnd, min(s["batch"], n),
                                  self.cache.dir(seeded_key), self.progress, self.log)
             return measure_chain(self.model, grids, T, self.geometry, bnd)
@@ -173,11 +176,11 @@ class GateSession:
         box_nm = p["md"]["box_nm"]
         md_sections = {k: p[k] for k in ("md", "md.classical", "md.rpmd")}
         gen_dir = self.cache.dir(key("md-generated", self._gen_key(), md_sections, self.seed))
-        ref_dir = self.cache.dir(key("md-training", self.inp.reference_sha256, self.voxel, md_sections, self.seed))
-        pos, box, rep = seed_box(self.generated()[0], self.voxel, self.geometry.region_lower_nm, box_nm)
+        ref_dir = self.cache.dir(key("md-training", self.inp.reference_sha256, self.coder.voxel_nm, self.coder.name, md_sections, self.seed))
+        pos, box, rep = seed_box(self.generated()[0], self.coder, self.geometry.region_lower_nm, box_nm)
         self.log(f"MD from a repaired generated box ({len(pos) // 3} waters, {box_nm} nm)")
         gen = run_methods(pos, box, p, gen_dir, rep, self.progress)
-        _, (pos_r, box_r, rep_r) = window_seed_box(self.inp.frames, self.inp.train_indices, box_nm, self.voxel,
+        _, (pos_r, box_r, rep_r) = window_seed_box(self.inp.frames, self.inp.train_indices, box_nm, self.coder,
                                                    np.random.default_rng([self.seed, 19]))
         self.log(f"MD from a training window ({len(pos_r) // 3} waters)")
         ref = run_methods(pos_r, box_r, p, ref_dir, rep_r, self.progress)
@@ -217,11 +220,25 @@ class GateSession:
             "timing_s": {k: round(v, 1) for k, v in self._timing.items()},
             "provenance": provenance(self.inp, command),
             "judged": "model samples" if self._given is None else "given boxes (control), not the model's samples",
+            "calibration": self.calibration,
         }
         for g in self._groups:
             out[g] = {k: v for k, v in self._groups[g].items() if k != "checks"}
         out["table1"] = table1(out.get("md"))
         return out
+
+
+def calibration_match(profile, coder) -> dict:
+    """Whether the profile's thresholds were calibrated for the model's encoding and voxel:
+    {"profile": {...}, "model": {...}, "matches": bool, "note": str}."""
+    cal = profile["calibration"]
+    model = {"encoding": coder.name, "voxel_nm": coder.voxel_nm}
+    matches = cal["encoding"] == coder.name and abs(cal["voxel_nm"] - coder.voxel_nm) <= 1e-6 * coder.voxel_nm
+    note = "" if matches else (
+        f"the profile's thresholds were calibrated for {cal['encoding']} classes at {cal['voxel_nm']:g} nm voxels, this model "
+        f"uses {coder.name} classes at {coder.voxel_nm:g} nm; calibrate them for it with python -m validation.gate.calibrate "
+        f"{profile.name} --encoding {coder.name} --voxel {coder.voxel_nm:g} and a profile that extends this one")
+    return {"profile": dict(cal), "model": model, "matches": matches, "note": note}
 
 
 def _classifier_value(clf: dict) -> tuple:
