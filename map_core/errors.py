@@ -6,4 +6,5 @@ class MapSuiteError(Exception):
 
     def __init__(self, message: str, path=None):
         self.path = None if path is None else str(path)
+        message = " ".join(str(message).split("\n"))  # one line, whatever a library's message held
         super().__init__(f"{self.path}: {message}" if self.path else message)

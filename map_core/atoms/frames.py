@@ -108,10 +108,23 @@ def save_frames(path, frames: Frames) -> None:
 
 
 def load_frames(path, allow_empty_frames: bool = False) -> Frames:
-    """Read a frames file in either layout; raise MapSuiteError naming the file on any defect."""
+    """Read a frames file in either layout; raise MapSuiteError naming the file on any defect.
+
+    Any bytes: whatever numpy's readers raise on a damaged file (zlib, zip, format errors) ends as
+    one MapSuiteError naming the file."""
     path = Path(path)
     if not path.exists():
         raise MapSuiteError("no such file", path)
+    try:
+        return _load_frames(path, allow_empty_frames)
+    except MapSuiteError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file may fail anywhere in numpy's readers
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise MapSuiteError(f"not a readable frames .npz file ({exc.__class__.__name__}: {first})", path) from None
+
+
+def _load_frames(path: Path, allow_empty_frames: bool) -> Frames:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}

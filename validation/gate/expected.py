@@ -35,6 +35,8 @@ def load_expected_failures(path, profile_name: str) -> dict:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise MapSuiteError(f"not valid TOML ({exc})", path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MapSuiteError(f"unreadable expected-failures file ({exc.__class__.__name__}: {exc})", path) from None
     table = data.get(profile_name, {})
     if not isinstance(table, dict):
         raise MapSuiteError(f"[{profile_name}] must be a table of check = \"reason\"", path)
