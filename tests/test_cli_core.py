@@ -97,12 +97,12 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, lattice_file):
         (["train", "--data", str(lattice_file), "--out", str(tmp_path / "y.pt"), "--crop", "500"], "smaller than the crop"),
         (["train", "--data", str(lattice_file), "--out", str(model), "--voxel", "0.03", "--resume"], "voxel size mismatch"),
         (["train", "--data", str(lattice_file), "--out", str(tmp_path / "y.pt"), "--device", "bogus"], "not a torch device"),
-        (["generate", "--model", str(model), "--burn-in", "nan", "--out", str(tmp_path / "x.npz")], "burn-in must be finite"),
-        (["generate", "--model", str(model), "--temperature", "nan", "--out", str(tmp_path / "x.npz")], "temperature must be finite"),
+        (["generate", "--model", str(model), "--burn-in", "nan", "--out", str(tmp_path / "x.npz")], "--burn-in: nan is not a finite number"),
+        (["generate", "--model", str(model), "--temperature", "nan", "--out", str(tmp_path / "x.npz")], "--temperature: nan is not a finite number"),
         (["generate", "--model", str(model), "--shape", "100000", "100000", "100000", "--out", str(tmp_path / "x.npz")],
          "GB of memory"),
-        (["generate", "--model", str(model), "--temperature", "inf", "--out", str(tmp_path / "x.npz")], "temperature must be finite"),
-        (["generate", "--model", str(model), "--burn-in", "-1", "--out", str(tmp_path / "x.npz")], "burn-in must be finite"),
+        (["generate", "--model", str(model), "--temperature", "inf", "--out", str(tmp_path / "x.npz")], "--temperature: inf is not a finite number"),
+        (["generate", "--model", str(model), "--burn-in", "-1", "--out", str(tmp_path / "x.npz")], "--burn-in: -1 is outside [0, inf)"),
     ]
     for args, expect in cases:
         result = run_cli(*args)

@@ -2,7 +2,7 @@
 
 - map_core imports nothing from validation;
 - inside map_core: atoms <- model <- {training, sampling}; training and sampling do not import
-  each other (``map_core.errors`` and ``map_core.files`` serve every layer);
+  each other (``map_core.errors``, ``map_core.files`` and ``map_core.arguments`` serve every layer);
 - inside validation: md <- observables <- gate <- report <- cli; theory imports only map_core;
 - no import circles among the project's modules;
 - project modules are imported at the top of a file; a function may import only a heavy optional

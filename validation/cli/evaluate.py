@@ -7,6 +7,7 @@ import json
 import numpy as np
 import torch
 
+from map_core.arguments import SEED, count
 from map_core.atoms.frames import load_frames
 from map_core.model.checkpoint import check_voxel_size, load_model
 from map_core.training.crops import check_crop, sample_crops, voxelise
@@ -16,9 +17,9 @@ from map_core.training.train import baseline_cross_entropy, cross_entropy
 def add_arguments(p) -> None:
     p.add_argument("--model", required=True, help="checkpoint (.pt)")
     p.add_argument("--data", required=True, help="frames file (.npz), MD frames or generated boxes")
-    p.add_argument("--crop", type=int, default=32, help="crop side, voxels")
-    p.add_argument("--crops", type=int, default=16, help="number of crops")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crop", type=count(2), default=32, help="crop side, voxels")
+    p.add_argument("--crops", type=count(1), default=16, help="number of crops")
+    p.add_argument("--seed", type=SEED, default=0)
 
 
 def run(args) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from map_core.arguments import NONNEGATIVE, SEED, count
 from map_core.errors import MapSuiteError
 from map_core.files import sha256_file
 from map_core.model.checkpoint import load_model
@@ -14,23 +15,23 @@ from map_core.sampling.generate import generate_to_file
 
 def add_arguments(p) -> None:
     p.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped default model")
-    p.add_argument("--shape", type=int, nargs=3, metavar=("NZ", "NY", "NX"), default=[48, 48, 48], help="box in voxels")
-    p.add_argument("--n-boxes", type=int, default=1)
-    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (0: argmax)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shape", type=count(1), nargs=3, metavar=("NZ", "NY", "NX"), default=[48, 48, 48], help="box in voxels")
+    p.add_argument("--n-boxes", type=count(1), default=1)
+    p.add_argument("--temperature", type=NONNEGATIVE, default=1.0, help="softmax temperature (0: argmax)")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--boundary", choices=["outside", "empty"], default="outside",
                    help="what surrounds the box: nothing (as training crops saw) or empty voxels")
     p.add_argument("--sampler", choices=["fast", "reference"], default="fast",
                    help="fast: cached exact sampler (default); reference: slow window-per-voxel sampler, same result")
-    p.add_argument("--batch", type=int, default=1, help="boxes generated together (each batch is kept on disk)")
-    p.add_argument("--burn-in", type=float, default=1.0, metavar="FIELDS",
+    p.add_argument("--batch", type=count(1), default=1, help="boxes generated together (each batch is kept on disk)")
+    p.add_argument("--burn-in", type=NONNEGATIVE, default=1.0, metavar="FIELDS",
                    help="margin generated around each box and discarded, in receptive fields (default: %(default)s; "
                         "0: the raw canvas, every atom)")
     p.add_argument("--repair", action="store_true",
                    help="periodic, MD-ready boxes: orphans and molecules clashing across the seam removed (counts in meta)")
     p.add_argument("--device", default="cpu", help="where the fast sampler runs: cpu (default), cuda, cuda:N")
     p.add_argument("--out", required=True, help="frames file to write (.npz)")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=count(1), default=None)
     p.add_argument("--no-progress", action="store_true")
 
 

@@ -7,9 +7,9 @@ exit code 2.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from map_core.arguments import OneLineParser
 from map_core.errors import MapSuiteError
 from validation.cli import evaluate, export, generate, report, simulate, toy, train, validate
 
@@ -25,9 +25,9 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineParser:
     """The parser of every subcommand; each sets ``args.command``."""
-    parser = argparse.ArgumentParser(prog="map-suite", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="map-suite", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))

@@ -12,6 +12,7 @@ import json
 import math
 import sys
 
+from map_core.arguments import NONNEGATIVE, POSITIVE, SEED, count
 from map_core.errors import MapSuiteError
 from validation.md.settings import MDSettings
 from validation.md.simulate import simulate_frames
@@ -20,22 +21,22 @@ from validation.md.simulate import simulate_frames
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=("classical", "rpmd"), default="classical",
                         help="classical MD or ring-polymer MD (default classical)")
-    parser.add_argument("--waters", type=int, required=True, help="number of water molecules")
-    parser.add_argument("--frames", type=int, required=True, help="frames to write")
-    parser.add_argument("--stride-ps", type=float, required=True, help="ps between frames (NVT)")
-    parser.add_argument("--equilibrate-ps", type=float, required=True, help="NPT equilibration, ps")
+    parser.add_argument("--waters", type=count(1), required=True, help="number of water molecules")
+    parser.add_argument("--frames", type=count(1), required=True, help="frames to write")
+    parser.add_argument("--stride-ps", type=POSITIVE, required=True, help="ps between frames (NVT)")
+    parser.add_argument("--equilibrate-ps", type=NONNEGATIVE, required=True, help="NPT equilibration, ps")
     parser.add_argument("--out", required=True, help="frames file to write (.npz)")
-    parser.add_argument("--seed", type=int, required=True, help="random seed (box, velocities, thermostat)")
-    parser.add_argument("--beads", type=int, default=None, help="RPMD beads (default 32, as seed 000)")
+    parser.add_argument("--seed", type=SEED, required=True, help="random seed (box, velocities, thermostat)")
+    parser.add_argument("--beads", type=count(1), default=None, help="RPMD beads (default 32, as seed 000)")
     parser.add_argument("--contract", action="store_true",
                         help="RPMD: evaluate PME reciprocal space on the centroid only")
     parser.add_argument("--platform", default=None, help="OpenMM platform (default: CUDA > OpenCL > CPU)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU platform threads")
-    parser.add_argument("--timestep-fs", type=float, default=0.5, help="time step, fs (default 0.5)")
-    parser.add_argument("--intra-substeps", type=int, default=1,
+    parser.add_argument("--threads", type=count(1), default=None, help="CPU platform threads")
+    parser.add_argument("--timestep-fs", type=POSITIVE, default=0.5, help="time step, fs (default 0.5)")
+    parser.add_argument("--intra-substeps", type=count(1), default=1,
                         help="classical: bonded forces this many times per step (5 = seed's 0.1 fs)")
-    parser.add_argument("--temperature", type=float, default=300.0, help="K (default 300)")
-    parser.add_argument("--pressure", type=float, default=1.0, help="bar (default 1)")
+    parser.add_argument("--temperature", type=POSITIVE, default=300.0, help="K (default 300)")
+    parser.add_argument("--pressure", type=POSITIVE, default=1.0, help="bar (default 1)")
     parser.add_argument("--workdir", default=None, help="run directory (checkpoint, logs, trajectory)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 

@@ -6,6 +6,7 @@ import sys
 
 import torch
 
+from map_core.arguments import POSITIVE, SEED, count, real
 from validation.theory.pipeline import ToySettings, run_toy
 from validation.theory.registry import SYSTEMS
 
@@ -15,25 +16,25 @@ def add_arguments(p) -> None:
                    help="ideal_gas (Eq. 6-7), hard_core (Eq. 10-16), cold_repulsive / hot_repulsive / hot_attractive "
                         "(Table 2), drying (Table 3); '-' may stand for '_'")
     p.add_argument("--out", default="toy_out", help="output folder (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, default=32, help="grid side in sites, a multiple of 4 (default: %(default)s)")
-    p.add_argument("--n-data", type=int, default=80, help="training samples made; 20%% are held out (default: %(default)s)")
-    p.add_argument("--n-generate", type=int, default=16, help="boxes generated per model (default: %(default)s)")
-    p.add_argument("--density", type=float, default=None, help="occupation density (hard_core: rho_eff); default: the seed's")
-    p.add_argument("--sweeps", type=int, default=None, help="Monte Carlo sweeps; default: the seed's (100, drying 2000)")
-    p.add_argument("--steps", type=int, default=400, help="PixelCNN training steps (default: %(default)s)")
-    p.add_argument("--layers", type=int, default=3)
-    p.add_argument("--filters", type=int, default=16)
-    p.add_argument("--crop", type=int, default=16, help="training crop side (default: %(default)s)")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (> 0)")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--size", type=count(4), default=32, help="grid side in sites, a multiple of 4 (default: %(default)s)")
+    p.add_argument("--n-data", type=count(2), default=80, help="training samples made; 20%% are held out (default: %(default)s)")
+    p.add_argument("--n-generate", type=count(1), default=16, help="boxes generated per model (default: %(default)s)")
+    p.add_argument("--density", type=real(0.0, 1.0, lo_open=True), default=None, help="occupation density (hard_core: rho_eff); default: the seed's")
+    p.add_argument("--sweeps", type=count(0), default=None, help="Monte Carlo sweeps; default: the seed's (100, drying 2000)")
+    p.add_argument("--steps", type=count(0), default=400, help="PixelCNN training steps (default: %(default)s)")
+    p.add_argument("--layers", type=count(1), default=3)
+    p.add_argument("--filters", type=count(1), default=16)
+    p.add_argument("--crop", type=count(2), default=16, help="training crop side (default: %(default)s)")
+    p.add_argument("--batch", type=count(1), default=16)
+    p.add_argument("--lr", type=POSITIVE, default=3e-3)
+    p.add_argument("--temperature", type=POSITIVE, default=1.0, help="sampling temperature (> 0)")
     p.add_argument("--boundary", choices=["outside", "empty"], default="outside")
-    p.add_argument("--burn-rows", type=int, default=None, help="rows generated above the compared part (default: 2 receptive fields)")
+    p.add_argument("--burn-rows", type=count(0), default=None, help="rows generated above the compared part (default: 2 receptive fields)")
     p.add_argument("--sampler", choices=["fast", "reference"], default="fast",
                    help="product sampler that generates the PixelCNN boxes (default: %(default)s)")
     p.add_argument("--no-figures", action="store_true")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
+    p.add_argument("--threads", type=count(1), default=1, help="torch CPU threads (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 

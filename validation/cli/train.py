@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from map_core.arguments import FRACTION, POSITIVE, SEED, count, real
 from map_core.atoms.encoding import ENCODINGS, Encoding
 from map_core.errors import MapSuiteError
 from map_core.model.pixelcnn import ModelConfig
@@ -14,31 +15,31 @@ def add_arguments(p) -> None:
     c, s = ModelConfig(), TrainSettings()
     p.add_argument("--data", required=True, help="frames file (.npz) of training boxes")
     p.add_argument("--out", required=True, help="checkpoint to write (.pt); also the resume point")
-    p.add_argument("--layers", type=int, default=c.layers)
-    p.add_argument("--filters", type=int, default=c.filters)
-    p.add_argument("--kernel", type=int, default=c.kernel, help="odd kernel side (3: the seed's 3x3x3)")
+    p.add_argument("--layers", type=count(1), default=c.layers)
+    p.add_argument("--filters", type=count(1), default=c.filters)
+    p.add_argument("--kernel", type=count(3), default=c.kernel, help="odd kernel side (3: the seed's 3x3x3)")
     p.add_argument("--activation", choices=["gated", "relu"], default=c.activation)
-    p.add_argument("--dropout", type=float, default=c.dropout)
+    p.add_argument("--dropout", type=real(0.0, 1.0, hi_open=True), default=c.dropout)
     p.add_argument("--encoding", choices=list(ENCODINGS), default=c.encoding,
                    help="voxel classes: atoms (empty, O, H) or water (empty, O with one of 240 H orientations: whole "
                         "molecules only); default %(default)s")
-    p.add_argument("--voxel", type=float, default=c.voxel_nm, help="voxel side, nm (default: %(default)s)")
-    p.add_argument("--crop", type=int, default=s.crop, help="crop side, voxels")
-    p.add_argument("--steps", type=int, default=s.steps, help="total optimiser steps")
-    p.add_argument("--batch", type=int, default=s.batch, help="crops per step")
-    p.add_argument("--lr", type=float, default=s.lr)
-    p.add_argument("--lr-drop-steps", type=int, nargs="+", default=None, metavar="STEP",
+    p.add_argument("--voxel", type=POSITIVE, default=c.voxel_nm, help="voxel side, nm (default: %(default)s)")
+    p.add_argument("--crop", type=count(2), default=s.crop, help="crop side, voxels")
+    p.add_argument("--steps", type=count(0), default=s.steps, help="total optimiser steps")
+    p.add_argument("--batch", type=count(1), default=s.batch, help="crops per step")
+    p.add_argument("--lr", type=POSITIVE, default=s.lr)
+    p.add_argument("--lr-drop-steps", type=count(1), nargs="+", default=None, metavar="STEP",
                    help="at each of these steps the learning rate is multiplied by --lr-drop-factor (default: "
                         "never); with --resume, drops may be added for steps not yet taken")
-    p.add_argument("--lr-drop-factor", type=float, default=None, help=f"default {s.lr_drop_factor}")
+    p.add_argument("--lr-drop-factor", type=real(0.0, 1.0, lo_open=True), default=None, help=f"default {s.lr_drop_factor}")
     p.add_argument("--optimizer", choices=["sgd", "adam"], default=s.optimizer)
     p.add_argument("--rotations", choices=["seed", "full", "none"], default=s.rotations,
                    help="augmentation: seed 000's 90/180-degree rotations (7), the full cube group (24), or none")
-    p.add_argument("--test-fraction", type=float, default=s.test_fraction)
-    p.add_argument("--test-crops", type=int, default=s.test_crops)
-    p.add_argument("--checkpoint-every", type=int, default=s.checkpoint_every)
-    p.add_argument("--seed", type=int, default=s.seed)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--test-fraction", type=FRACTION, default=s.test_fraction)
+    p.add_argument("--test-crops", type=count(1), default=s.test_crops)
+    p.add_argument("--checkpoint-every", type=count(1), default=s.checkpoint_every)
+    p.add_argument("--seed", type=SEED, default=s.seed)
+    p.add_argument("--threads", type=count(1), default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default="cpu", help="where training runs: cpu (default), cuda, cuda:N")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: bf16 autocast on CUDA, fp32 on the CPU (default); fp32; bf16")

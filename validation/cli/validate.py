@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
+from map_core.arguments import SEED
 from map_core.errors import MapSuiteError
 from validation.gate.inputs import resolve_inputs
 from validation.gate.session import GROUPS
@@ -25,7 +26,7 @@ def add_arguments(p) -> None:
     p.add_argument("--cache", default=None, help="cache of sampled boxes, measurements and MD runs, keyed by model sha256 "
                    "and profile (default: $MAP_SUITE_CACHE or ~/.cache/map-suite/gate)")
     p.add_argument("--groups", default="structure,markov,md", help="comma-separated groups to run (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=None, help="override the profile's seed")
+    p.add_argument("--seed", type=SEED, default=None, help="override the profile's seed")
     p.add_argument("--no-progress", action="store_true")
 
 

@@ -18,7 +18,6 @@ its threshold comes from seed 000's published model instead (see the profiles).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from map_core.arguments import POSITIVE, OneLineParser, count
 from map_core.atoms.encoding import ENCODINGS, Encoding
 from map_core.atoms.frames import load_frames
 from map_core.errors import MapSuiteError
@@ -156,14 +156,14 @@ def calibrate_md(profile, data, coder: Encoding, pairs: int, workdir, log=print)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m validation.gate.calibrate", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="python -m validation.gate.calibrate", description=__doc__.splitlines()[0])
     p.add_argument("profile", help="smoke, quick, paper or a profile .toml")
     p.add_argument("--data", default=str(SHIPPED_TRAINING_SET), help="training frames (default: the shipped set)")
     p.add_argument("--encoding", choices=list(ENCODINGS), default=None, help="voxel classes (default: the shipped model's)")
-    p.add_argument("--voxel", type=float, default=None, help="voxel side, nm (default: the shipped model's)")
-    p.add_argument("--draws", type=int, default=20)
+    p.add_argument("--voxel", type=POSITIVE, default=None, help="voxel side, nm (default: the shipped model's)")
+    p.add_argument("--draws", type=count(1), default=20)
     p.add_argument("--no-controls", action="store_true")
-    p.add_argument("--md-pairs", type=int, default=0, help="also run this many held-out/training MD pairs")
+    p.add_argument("--md-pairs", type=count(0), default=0, help="also run this many held-out/training MD pairs")
     p.add_argument("--md-workdir", default="gate-calibration-md", help="folder for those MD runs (resumable)")
     args = p.parse_args(argv)
     try:
