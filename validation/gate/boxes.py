@@ -28,6 +28,7 @@ from map_core.files import atomic_path
 from map_core.sampling.fast import sample_fast
 from map_core.sampling.generate import decode_boxes
 from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
+from validation.gate.cache import load_verified_npz, seal
 from validation.md.boxes import ideal_molecule, random_rotation
 from validation.observables.frame_tools import crop_frames
 
@@ -99,8 +100,9 @@ def sample_boxes(model, shape, n_boxes: int, temperature: float, seed: int, boun
     for first in range(0, n_boxes, batch):
         count = min(batch, n_boxes - first)
         path = Path(cache_dir) / f"boxes_{first:06d}_{count:06d}.npz" if cache_dir else None
-        if path is not None and path.exists():
-            pieces.append(np.load(path)["grids"])
+        kept = load_verified_npz(path) if path is not None else None
+        if kept is not None and "grids" in kept:
+            pieces.append(kept["grids"])
             continue
         bnd = boundary if isinstance(boundary, str) else np.asarray(boundary)[first:first + count]
         if log is not None:
@@ -113,6 +115,7 @@ def sample_boxes(model, shape, n_boxes: int, temperature: float, seed: int, boun
         if path is not None:
             with atomic_path(path) as tmp:
                 np.savez(tmp, grids=grids)
+            seal(path)
         pieces.append(grids)
     return np.concatenate(pieces)
 

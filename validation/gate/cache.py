@@ -3,13 +3,16 @@
 A stage's key is the sha256 of everything it depends on (model sha256, reference sha256, the
 profile sections it reads, the seed, a stage version); thresholds are never part of a key, so
 a re-run with other thresholds, or after a report change, recomputes only the verdicts.
-Entries are JSON (numbers) or npz (arrays), written atomically; a directory per key holds
-resumable work (sampled batches, MD runs).
+Entries are JSON (numbers) or npz (arrays), written atomically, each with the sha256 of its bytes
+in a ``.sha256`` file written after it; an entry whose bytes do not match (a torn or damaged file,
+a disk error) is recomputed, not trusted. A directory per key holds resumable work (sampled
+batches, MD runs).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -53,24 +56,62 @@ class Cache:
         return path
 
     def json(self, name: str, compute):
-        """The JSON value stored under `name`, computing and storing it first if missing."""
+        """The JSON value stored under `name`, computing and storing it first if missing or damaged."""
         path = self.root / f"{name}.json"
-        if path.exists():
-            return json.loads(path.read_text())
+        data = verified_bytes(path)
+        if data is not None:
+            try:
+                return json.loads(data)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                pass  # its checksum was written over damaged bytes: recompute
         value = compute()
         write_text_atomic(path, json.dumps(value, sort_keys=True, default=_plain))
+        seal(path)
         return json.loads(path.read_text())
 
     def arrays(self, name: str, compute) -> dict:
-        """The arrays stored under `name` (dict of numpy arrays), computing them first if missing."""
+        """The arrays stored under `name` (dict of numpy arrays), computing them first if missing or damaged."""
         path = self.root / f"{name}.npz"
-        if path.exists():
-            with np.load(path, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
+        arrays = load_verified_npz(path)
+        if arrays is not None:
+            return arrays
         value = compute()
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, **value)
+        seal(path)
         return dict(value)
+
+
+def _sum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def seal(path) -> None:
+    """Record the sha256 of the finished file `path` next to it (`path`.sha256, written atomically)."""
+    path = Path(path)
+    write_text_atomic(_sum_path(path), hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def verified_bytes(path) -> bytes | None:
+    """The bytes of `path` if they match its recorded sha256; None if it is missing, unsealed or damaged."""
+    path = Path(path)
+    try:
+        data, recorded = path.read_bytes(), _sum_path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return data if hashlib.sha256(data).hexdigest() == recorded else None
+
+
+def load_verified_npz(path) -> dict | None:
+    """{name: array} of a sealed npz file, or None when it is missing, unsealed, damaged or unreadable."""
+    data = verified_bytes(path)
+    if data is None:
+        return None
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except Exception:  # noqa: BLE001 - bytes that match their checksum but were written wrong: recompute
+        return None
 
 
 def _plain(x):

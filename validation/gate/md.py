@@ -32,6 +32,7 @@ from map_core.atoms.molecules import group_waters, repair, water_indices
 from map_core.errors import MapSuiteError
 from map_core.files import write_text_atomic
 from validation.gate.boxes import window_grids
+from validation.gate.cache import seal, verified_bytes
 from validation.gate.checks import Check
 from validation.md.files import read_state_log
 from validation.md.run import load_md_checkpoint, run_md
@@ -112,8 +113,12 @@ def run_seeded(positions, box, settings, workdir, min_waters: int, repair_report
     `workdir`/gate_md.json so that a finished run is never repeated."""
     workdir = Path(workdir)
     done = workdir / RESULT_NAME
-    if done.exists():
-        return json.loads(done.read_text())
+    kept = verified_bytes(done)
+    if kept is not None:
+        try:
+            return json.loads(kept)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass  # damaged: measure again (the run itself resumes or is reused from its own files)
     n = len(positions) // 3
     result = {"waters": n, "repair": repair_report, "method": settings.method, "box_nm": np.asarray(box).tolist()}
     if n < min_waters:
@@ -129,6 +134,7 @@ def run_seeded(positions, box, settings, workdir, min_waters: int, repair_report
             result.update(stable=False, error=str(exc))
     workdir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(done, json.dumps(result, indent=1, sort_keys=True))
+    seal(done)
     return result
 
 

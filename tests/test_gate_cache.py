@@ -1,0 +1,90 @@
+"""The gate cache verifies every entry on read: damaged, torn or unsealed entries are recomputed, never trusted (issue 16)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from validation.gate import cache as cache_module
+from validation.gate.boxes import sample_boxes
+from validation.gate.cache import Cache, seal, verified_bytes
+
+
+class Counter:
+    def __init__(self, value):
+        self.value, self.calls = value, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.value
+
+
+def damage(path, how: str):
+    data = path.read_bytes()
+    if how == "flip":
+        mid = len(data) // 2
+        path.write_bytes(data[:mid] + bytes([data[mid] ^ 0x5A]) + data[mid + 1:])
+    elif how == "truncate":
+        path.write_bytes(data[: len(data) // 3])
+    elif how == "unsealed":
+        path.with_name(path.name + ".sha256").unlink()
+    elif how == "foreign":  # another program's valid JSON/npz, sealed by nobody
+        path.write_bytes(b'{"stolen": true}')
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate", "unsealed", "foreign"])
+def test_a_damaged_json_entry_is_recomputed(tmp_path, how):
+    cache = Cache(tmp_path)
+    compute = Counter({"g_OO": [0.1, 0.2], "n": 3})
+    assert cache.json("structure-x", compute) == compute.value
+    assert cache.json("structure-x", compute) == compute.value and compute.calls == 1  # reused
+    damage(tmp_path / "structure-x.json", how)
+    assert cache.json("structure-x", compute) == compute.value and compute.calls == 2  # recomputed
+    assert verified_bytes(tmp_path / "structure-x.json") is not None  # and sealed again
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate", "unsealed"])
+def test_a_damaged_array_entry_is_recomputed(tmp_path, how):
+    cache = Cache(tmp_path)
+    compute = Counter({"x": np.arange(2000.0).reshape(40, 50), "box": np.ones(3)})
+    first = cache.arrays("features", compute)
+    damage(tmp_path / "features.npz", how)
+    again = cache.arrays("features", compute)
+    assert compute.calls == 2
+    for k in first:
+        np.testing.assert_array_equal(first[k], again[k])
+
+
+def test_without_the_checksum_a_damaged_entry_would_be_trusted(tmp_path, monkeypatch):
+    """What the seal guards against: trusting the bytes as they are returns wrong numbers."""
+    cache = Cache(tmp_path)
+    compute = Counter({"value": 1.0})
+    cache.json("e", compute)
+    (tmp_path / "e.json").write_text(json.dumps({"value": 9.0}))  # valid JSON, wrong content
+    monkeypatch.setattr(cache_module, "verified_bytes", lambda path: path.read_bytes() if path.exists() else None)
+    assert cache.json("e", compute) == {"value": 9.0}  # trusted: wrong
+    monkeypatch.undo()
+    assert cache.json("e", compute) == {"value": 1.0} and compute.calls == 2
+
+
+def test_a_damaged_sampled_batch_is_sampled_again_identically(tmp_path):
+    torch.manual_seed(0)
+    model = PixelCNN3D(ModelConfig(layers=1, filters=2, dropout=0.0)).eval()
+    first = sample_boxes(model, (3, 4, 5), 2, 1.0, seed=7, batch=1, cache_dir=tmp_path)
+    pieces = sorted(tmp_path.glob("boxes_*.npz"))
+    assert len(pieces) == 2 and all(verified_bytes(p) is not None for p in pieces)
+    pieces[1].write_bytes(pieces[1].read_bytes()[:40])  # torn by a crash or a full disk
+    again = sample_boxes(model, (3, 4, 5), 2, 1.0, seed=7, batch=1, cache_dir=tmp_path)
+    np.testing.assert_array_equal(first, again)
+    assert verified_bytes(pieces[1]) is not None
+
+
+def test_seal_records_the_bytes_as_written(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_text("[1, 2]")
+    seal(path)
+    assert verified_bytes(path) == b"[1, 2]"
+    path.write_text("[1, 3]")
+    assert verified_bytes(path) is None
