@@ -88,3 +88,44 @@ def test_seal_records_the_bytes_as_written(tmp_path):
     assert verified_bytes(path) == b"[1, 2]"
     path.write_text("[1, 3]")
     assert verified_bytes(path) is None
+
+
+def _slow_entry(root, log):
+    """Compute one cache entry slowly, noting each computation in `log` (run in a child process)."""
+    import time
+
+    def compute():
+        with open(log, "a") as fh:
+            fh.write("computed\n")
+        time.sleep(1.0)
+        return {"value": 42}
+
+    return Cache(root).json("shared-entry", compute)
+
+
+def test_two_runs_on_one_cache_compute_an_entry_once(tmp_path):
+    """Two processes ask for the same entry at once: one computes it, the other waits and reads it."""
+    import multiprocessing
+
+    log = tmp_path / "log.txt"
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        results = pool.starmap(_slow_entry, [(str(tmp_path / "cache"), str(log))] * 2)
+    assert results == [{"value": 42}, {"value": 42}]
+    assert log.read_text().count("computed") == 1
+    assert verified_bytes(tmp_path / "cache" / "shared-entry.json") is not None
+
+
+def test_without_the_lock_both_runs_would_compute(tmp_path, monkeypatch):
+    """What the lock guards against, shown with threads and the lock taken away."""
+    import contextlib
+    import threading
+
+    monkeypatch.setattr(Cache, "_lock", lambda self, name: contextlib.nullcontext())
+    log = tmp_path / "log.txt"
+    threads = [threading.Thread(target=_slow_entry, args=(tmp_path / "cache", log)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert log.read_text().count("computed") == 2

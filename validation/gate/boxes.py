@@ -15,6 +15,7 @@ Shape = (b + n + face, n + 2b, n + 2b); region = [b, b + n) on every axis.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from map_core.files import atomic_path
 from map_core.sampling.fast import sample_fast
 from map_core.sampling.generate import decode_boxes
 from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
-from validation.gate.cache import load_verified_npz, seal
+from validation.gate.cache import load_verified_npz, lock, seal
 from validation.md.boxes import ideal_molecule, random_rotation
 from validation.observables.frame_tools import crop_frames
 
@@ -96,6 +97,11 @@ def sample_boxes(model, shape, n_boxes: int, temperature: float, seed: int, boun
     and reused, so an interrupted run resumes; the caller makes `cache_dir` unique to the
     model and the arguments. log: optional callable(str) told about each batch sampled.
     """
+    with lock(cache_dir) if cache_dir else contextlib.nullcontext():
+        return _sample_boxes(model, shape, n_boxes, temperature, seed, boundary, batch, cache_dir, progress, log)
+
+
+def _sample_boxes(model, shape, n_boxes, temperature, seed, boundary, batch, cache_dir, progress, log) -> np.ndarray:
     pieces = []
     for first in range(0, n_boxes, batch):
         count = min(batch, n_boxes - first)

@@ -7,6 +7,10 @@ Entries are JSON (numbers) or npz (arrays), written atomically, each with the sh
 in a ``.sha256`` file written after it; an entry whose bytes do not match (a torn or damaged file,
 a disk error) is recomputed, not trusted. A directory per key holds resumable work (sampled
 batches, MD runs).
+
+Several gate runs may share one cache at once: each entry is computed under a file lock
+(``filelock``; the kernel drops it if its holder dies, even by kill -9), so a second run waits for
+the first one's entry and reads it instead of computing it again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from map_core.files import atomic_path, write_text_atomic
 
@@ -50,36 +55,47 @@ class Cache:
         self.root = Path(root)
 
     def dir(self, name: str) -> Path:
-        """A directory for resumable work of the stage keyed `name` (created)."""
+        """A directory for resumable work of the stage keyed `name` (created); hold `lock(path)` while working in it."""
         path = self.root / name
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def _lock(self, name: str) -> FileLock:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(self.root / f"{name}.lock")
+
     def json(self, name: str, compute):
         """The JSON value stored under `name`, computing and storing it first if missing or damaged."""
         path = self.root / f"{name}.json"
-        data = verified_bytes(path)
-        if data is not None:
-            try:
-                return json.loads(data)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                pass  # its checksum was written over damaged bytes: recompute
-        value = compute()
-        write_text_atomic(path, json.dumps(value, sort_keys=True, default=_plain))
-        seal(path)
-        return json.loads(path.read_text())
+        with self._lock(name):
+            data = verified_bytes(path)
+            if data is not None:
+                try:
+                    return json.loads(data)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    pass  # its checksum was written over damaged bytes: recompute
+            value = compute()
+            write_text_atomic(path, json.dumps(value, sort_keys=True, default=_plain))
+            seal(path)
+            return json.loads(path.read_text())
 
     def arrays(self, name: str, compute) -> dict:
         """The arrays stored under `name` (dict of numpy arrays), computing them first if missing or damaged."""
         path = self.root / f"{name}.npz"
-        arrays = load_verified_npz(path)
-        if arrays is not None:
-            return arrays
-        value = compute()
-        with atomic_path(path) as tmp:
-            np.savez_compressed(tmp, **value)
-        seal(path)
-        return dict(value)
+        with self._lock(name):
+            arrays = load_verified_npz(path)
+            if arrays is not None:
+                return arrays
+            value = compute()
+            with atomic_path(path) as tmp:
+                np.savez_compressed(tmp, **value)
+            seal(path)
+            return dict(value)
+
+
+def lock(directory) -> FileLock:
+    """An exclusive lock on the work directory `directory` of one stage (sampled batches, an MD run)."""
+    return FileLock(Path(directory) / ".lock")
 
 
 def _sum_path(path: Path) -> Path:

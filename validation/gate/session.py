@@ -26,7 +26,7 @@ from map_core.errors import MapSuiteError
 from map_core.model.receptive_field import receptive_field
 from map_core.sampling.canvas import halo_for
 from validation.gate.boxes import boundary_windows, box_geometry, decode_grids, region_frames, sample_boxes, window_grids
-from validation.gate.cache import Cache, key
+from validation.gate.cache import Cache, key, lock
 from validation.gate.checks import Check, verdict
 from validation.gate.classifier import classifier_test, molecule_features
 from validation.gate.markov import markov_checks, measure_chain
@@ -179,11 +179,13 @@ class GateSession:
         ref_dir = self.cache.dir(key("md-training", self.inp.reference_sha256, self.coder.voxel_nm, self.coder.name, md_sections, self.seed))
         pos, box, rep = seed_box(self.generated()[0], self.coder, self.geometry.region_lower_nm, box_nm)
         self.log(f"MD from a repaired generated box ({len(pos) // 3} waters, {box_nm} nm)")
-        gen = run_methods(pos, box, p, gen_dir, rep, self.progress)
+        with lock(gen_dir):  # another gate run on this cache waits, then reuses the finished runs
+            gen = run_methods(pos, box, p, gen_dir, rep, self.progress)
         _, (pos_r, box_r, rep_r) = window_seed_box(self.inp.frames, self.inp.train_indices, box_nm, self.coder,
                                                    np.random.default_rng([self.seed, 19]))
         self.log(f"MD from a training window ({len(pos_r) // 3} waters)")
-        ref = run_methods(pos_r, box_r, p, ref_dir, rep_r, self.progress)
+        with lock(ref_dir):
+            ref = run_methods(pos_r, box_r, p, ref_dir, rep_r, self.progress)
         thresholds = {**p["thresholds"], "md_tolerance": p["thresholds.md_tolerance"]}
         checks = []
         for method in gen:
