@@ -10,6 +10,7 @@ from map_core.atoms.encoding import Encoding
 from map_core.model.pixelcnn import GatedLayer, ModelConfig, PixelCNN3D, shift
 from map_core.model.receptive_field import analytic_mask, dependency_mask, receptive_field, structural_mask
 
+
 def _config(encoding: str, **arch) -> ModelConfig:
     return ModelConfig(encoding=encoding, n_classes=Encoding(encoding, 0.05).n_classes, **arch)
 
