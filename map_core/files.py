@@ -1,10 +1,14 @@
 """File helpers: atomic writes (a reader never sees a half-written output) and checksums."""
 
 import contextlib
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
+
+from map_core.errors import MapSuiteError
 
 
 @contextlib.contextmanager
@@ -23,9 +27,29 @@ def atomic_path(path):
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get the usual permissions
         os.replace(tmp, path)
+    except MapSuiteError:
+        raise
+    except Exception as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        full = _no_space(exc, path.parent)
+        if full:  # torch and numpy report a full disk in their own words, or as OSError(ENOSPC)
+            raise MapSuiteError(f"not written: {full}; earlier files are unchanged", path) from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _no_space(exc: BaseException, folder: Path) -> str | None:
+    """A description if `exc` came from a full disk or a file-size limit, else None."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return os.strerror(exc.errno)
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    return f"no space left on the device ({free} bytes free)" if free < (1 << 20) else None
 
 
 def write_text_atomic(path, text: str) -> None:
