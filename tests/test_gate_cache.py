@@ -1,6 +1,10 @@
 """The gate cache verifies every entry on read: damaged, torn or unsealed entries are recomputed, never trusted (issue 16)."""
 
+import contextlib
 import json
+import multiprocessing
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -92,8 +96,6 @@ def test_seal_records_the_bytes_as_written(tmp_path):
 
 def _slow_entry(root, log):
     """Compute one cache entry slowly, noting each computation in `log` (run in a child process)."""
-    import time
-
     def compute():
         with open(log, "a") as fh:
             fh.write("computed\n")
@@ -105,8 +107,6 @@ def _slow_entry(root, log):
 
 def test_two_runs_on_one_cache_compute_an_entry_once(tmp_path):
     """Two processes ask for the same entry at once: one computes it, the other waits and reads it."""
-    import multiprocessing
-
     log = tmp_path / "log.txt"
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(2) as pool:
@@ -118,9 +118,6 @@ def test_two_runs_on_one_cache_compute_an_entry_once(tmp_path):
 
 def test_without_the_lock_both_runs_would_compute(tmp_path, monkeypatch):
     """What the lock guards against, shown with threads and the lock taken away."""
-    import contextlib
-    import threading
-
     monkeypatch.setattr(Cache, "_lock", lambda self, name: contextlib.nullcontext())
     log = tmp_path / "log.txt"
     threads = [threading.Thread(target=_slow_entry, args=(tmp_path / "cache", log)) for _ in range(2)]
