@@ -91,12 +91,15 @@ def group_waters(positions, elements, box=None, max_oh: float = MAX_OH_NM, angle
     return molecule, report
 
 
-def make_whole(positions, elements, molecule, box) -> np.ndarray:
-    """(N, 3) nm positions with every molecule whole: its O wrapped into [0, box) and its other
-    atoms at their minimum images from that O. Atoms with molecule id -1, and molecules without
-    exactly one O, are only wrapped. positions (N, 3) nm, box (3,) nm."""
-    box = np.asarray(box, dtype=np.float64)
-    pos = np.mod(np.asarray(positions, dtype=np.float64).reshape(-1, 3), box)
+def make_whole(positions, elements, molecule, box, wrap: bool = True) -> np.ndarray:
+    """(N, 3) nm positions with every molecule whole: its other atoms at their minimum images
+    from its O, and with `wrap` every O (and atom outside a molecule) wrapped into [0, box) first.
+    Atoms with molecule id -1, and molecules without exactly one O, are not moved but by the wrap.
+    positions (N, 3) nm, box (3,) nm."""
+    box = np.asarray(box, dtype=np.float64).reshape(3)
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 3).copy()
+    if wrap:
+        pos = np.mod(pos, box)
     molecule, elements = np.asarray(molecule), np.asarray(elements)
     oxygen = np.flatnonzero((elements == "O") & (molecule >= 0))
     ids, count = np.unique(molecule[oxygen], return_counts=True)

@@ -13,7 +13,7 @@
 - ``stats``: block averages of correlated series.
 """
 
-from validation.md.boxes import ideal_molecule, make_water_box, make_whole, random_rotation, water_topology
+from validation.md.boxes import ideal_molecule, make_water_box, make_waters_whole, random_rotation, water_topology
 from validation.md.engine import Engine, make_integrator
 from validation.md.export import FORMATS, export_frames
 from validation.md.platform import pick_platform
@@ -26,7 +26,7 @@ from validation.md.water_model import PARAMS, build_system, with_m_sites
 
 __all__ = [
     "FORMATS", "PARAMS", "Engine", "MDSettings", "export_frames", "block_average", "build_system", "ideal_molecule", "load_md_checkpoint",
-    "load_trajectory", "make_integrator", "make_water_box", "make_whole", "pick_platform", "positions_to_frames",
+    "load_trajectory", "make_integrator", "make_water_box", "make_waters_whole", "pick_platform", "positions_to_frames",
     "random_rotation", "rescale_molecules", "run_md", "simulate_frames", "trajectory_to_frames", "water_topology",
     "with_m_sites",
 ]

@@ -15,6 +15,7 @@ import numpy as np
 from openmm import Vec3
 from openmm.app import Topology, element
 
+from map_core.atoms.molecules import make_whole
 from map_core.atoms.neighbors import minimum_image
 from map_core.errors import MapSuiteError
 from validation.md.water_model import MASS_WATER, PARAMS
@@ -103,12 +104,10 @@ def make_water_box(n_waters: int, seed: int, density_g_cm3: float = 1.0, max_tri
     return (placed - shift[:, None, :]).reshape(-1, 3), box
 
 
-def make_whole(positions, box_nm) -> np.ndarray:
-    """(3 n, 3) nm O, H1, H2 positions with each H moved to the periodic image nearest its O."""
-    xyz = np.array(positions, dtype=np.float64).reshape(-1, 3, 3)
-    box = np.asarray(box_nm, dtype=np.float64).reshape(3)
-    xyz[:, 1:] = xyz[:, :1] + minimum_image(xyz[:, 1:] - xyz[:, :1], box)
-    return xyz.reshape(-1, 3)
+def make_waters_whole(positions, box_nm) -> np.ndarray:
+    """(3 n, 3) nm O, H1, H2 positions with each H moved to the periodic image nearest its O (no wrap)."""
+    n = len(np.asarray(positions).reshape(-1, 3)) // 3
+    return make_whole(positions, np.tile(["O", "H", "H"], n), np.repeat(np.arange(n), 3), box_nm, wrap=False)
 
 
 def water_topology(n_waters: int, box_nm=None):

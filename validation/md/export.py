@@ -23,7 +23,7 @@ from map_core.atoms.frames import Frames
 from map_core.atoms.molecules import repair, water_indices
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path
-from validation.md.boxes import make_whole
+from validation.md.boxes import make_waters_whole
 
 FORMATS = {"pdb": ".pdb", "dcd": ".dcd", "xtc": ".xtc", "gro": ".gro", "extxyz": ".xyz", "lammps": ".lammpstrj"}
 NEEDS_TOPOLOGY = ("dcd", "xtc", "lammps")
@@ -37,7 +37,7 @@ def ordered_box(positions, elements, molecule, box) -> tuple:
     waters = water_indices(elements, molecule)
     atoms = waters.reshape(-1)
     rest = np.setdiff1d(np.arange(len(elements)), atoms)
-    pos = np.concatenate([make_whole(positions[atoms], box), positions[rest]]) if len(atoms) else positions[rest]
+    pos = np.concatenate([make_waters_whole(positions[atoms], box), positions[rest]]) if len(atoms) else positions[rest]
     is_water = np.concatenate([np.ones(len(atoms), bool), np.zeros(len(rest), bool)])
     return pos, np.concatenate([elements[atoms], elements[rest]]), is_water
 

@@ -34,7 +34,7 @@ from openmm.unit import nanometers
 
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path, write_text_atomic
-from validation.md.boxes import make_whole, water_topology
+from validation.md.boxes import make_waters_whole, water_topology
 from validation.md.engine import Engine, is_finite_state, seed_for
 from validation.md.files import DcdWriter, StateLog, file_size, read_state_log, truncate_to
 from validation.md.settings import MDSettings
@@ -71,7 +71,7 @@ def run_md(positions, box_nm, settings: MDSettings, workdir, progress: bool = Tr
         raise MapSuiteError("starting positions contain NaN or inf")
     n_waters = len(positions) // 3
     box = np.asarray(box_nm, dtype=np.float64).reshape(3)
-    positions = make_whole(positions, box)  # bonds and M sites are computed without periodicity
+    positions = make_waters_whole(positions, box)  # bonds and M sites are computed without periodicity
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     run = _Run(n_waters, box, settings, workdir, progress, on_checkpoint)
