@@ -106,8 +106,9 @@ def export_frames(frames: Frames, fmt: str, out, repair_boxes: bool = False) -> 
     boxes = []
     for f in range(len(frames)):
         pos, el, mol, box = frames.positions[f], frames.elements[f], frames.molecule[f], frames.box[f]
-        if repair_boxes:
-            pos, el, mol, _ = repair(pos, el, box, voxel=voxel)
+        if repair_boxes:  # fragment classes decode whole molecules: keep them as they are
+            whole = frames.meta.get("encoding") == "water"
+            pos, el, mol, _ = repair(pos, el, box, voxel=voxel, molecule=mol if whole else None)
         boxes.append(ordered_box(pos, el, mol, box))
     if not any(len(b[1]) for b in boxes):
         raise MapSuiteError("every box is empty: nothing to export")
