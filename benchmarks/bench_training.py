@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.machine import machine_info
+from map_core.atoms.encoding import Encoding
 from map_core.files import write_text_atomic
 from map_core.model.checkpoint import load_checkpoint
 from map_core.model.pixelcnn import ModelConfig
@@ -26,10 +27,11 @@ from map_core.training.train import TrainSettings, train
 
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[1] / "map_core" / "data" / "water_classical_216.npz"
+WATER = {"encoding": "water", "n_classes": Encoding("water", 0.05).n_classes, "voxel_nm": 0.05}
 MODELS = {
-    "default": ModelConfig(layers=12, filters=16, voxel_nm=0.04),
-    "previous_default": ModelConfig(layers=8, filters=16, voxel_nm=0.04),
-    "wide": ModelConfig(layers=12, filters=32, voxel_nm=0.04),
+    "default": ModelConfig(layers=12, filters=16, **WATER),  # fragment classes, as the shipped model
+    "atoms_12x16": ModelConfig(layers=12, filters=16, voxel_nm=0.04),  # the previous shipped model's
+    "wide": ModelConfig(layers=12, filters=32, **WATER),
 }
 
 

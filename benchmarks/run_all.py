@@ -24,7 +24,8 @@ def training_rows(training: dict) -> list:
     rows = []
     for name, m in training["models"].items():
         cfg = m["config"]
-        label = f"{name} ({cfg['layers']}x{cfg['filters']}, {cfg['activation']})"
+        classes = "atom" if cfg.get("encoding", "atoms") == "atoms" else "water fragment"
+        label = f"{name} ({cfg['layers']}x{cfg['filters']}, {cfg['activation']}, {classes} classes)"
         for key, r in m["settings"].items():
             where = f"CPU, {r['threads']} thread(s)" if r["device"] == "cpu" else f"{r['device']} {r['precision']}"
             rows.append(f"| training, {label}, {where} | {r['crops_per_second']:.2f} crops/s of 32^3 (batch {r['batch']}, "
@@ -39,7 +40,8 @@ def table(sampler: dict, md: dict, training: dict | None = None) -> str:
     rows = ["| measure | value | target |", "|---|---|---|"]
     for name, m in sampler["models"].items():
         cfg = m["config"]
-        label = f"{name} ({cfg['layers']}x{cfg['filters']}, {cfg['activation']})"
+        classes = "atom" if cfg.get("encoding", "atoms") == "atoms" else "water fragment"
+        label = f"{name} ({cfg['layers']}x{cfg['filters']}, {cfg['activation']}, {classes} classes)"
         rows.append(f"| fast sampler, {label} | {m['voxels_per_second']:.0f} voxels/s (8 boxes at once: {m['voxels_per_second_batch8']:.0f}) | |")
         cuda = f"{m['voxels_per_second_cuda']:.0f} voxels/s" if m.get("voxels_per_second_cuda") else "no GPU on this machine"
         rows.append(f"| fast sampler, {label}, variants | one plane in flight (2D wavefront): {m['voxels_per_second_one_plane_in_flight']:.0f}; "

@@ -85,7 +85,8 @@ def voxelise(frames, coder: Encoding, path=None) -> list:
     """Encode every frame with `coder`; return the complete-layer part of each grid as (Z, Y, X) uint8 arrays."""
     grids, voxel = [], coder.voxel_nm
     for f, (pos, elem, box, mol) in enumerate(zip(frames.positions, frames.elements, frames.box, frames.molecule)):
-        grid, report = coder.encode(pos, elem, box, periodic=True, molecule=mol if coder.whole_molecules else None)
+        known = coder.whole_molecules and np.any(np.asarray(mol) >= 0)  # frames without molecule ids are grouped
+        grid, report = coder.encode(pos, elem, box, periodic=True, molecule=mol if known else None)
         if report.collisions:
             raise MapSuiteError(f"frame {f}: {report.collisions} atoms share a voxel at {voxel:g} nm; use a smaller voxel", path)
         if report.dropped:
