@@ -44,7 +44,14 @@ def test_a_box_with_too_few_molecules_fails(runs, tmp_path):
     grid, _ = _seed(frames, [4], 23)
     sparse = grid.copy()
     z, y, x = np.nonzero(sparse)
-    sparse[z[::2], y[::2], x[::2]] = 0  # every other atom gone, as in a broken model's box: few whole molecules
+    # few whole molecules, as in a broken model's box
+    if CODER.whole_molecules:  # fragment classes cannot leave a molecule incomplete: keep one in six
+        gone = np.ones(len(z), bool)
+        gone[::6] = False
+    else:  # every other atom gone
+        gone = np.zeros(len(z), bool)
+        gone[::2] = True
+    sparse[z[gone], y[gone], x[gone]] = 0
     pos, box, rep = seed_box(sparse, CODER, np.full(3, WINDOW_MARGIN_NM), SMOKE["md"]["box_nm"])
     result = run_methods(pos, box, SMOKE, tmp_path, rep)
     checks = {c.name: c for c in md_checks(result["classical"], runs["training"]["classical"], THRESHOLDS, "classical")}
