@@ -1,5 +1,7 @@
 """Molecular fragment classes ("water" encoding): codebook, encode/decode, rotations, sampling, generation."""
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -41,6 +43,12 @@ def test_codebook_is_whole_molecules_spread_over_all_orientations():
     rots = Rotation.random(4000, random_state=3).as_matrix()
     err = _angle_errors(np.einsum("nij,pj->npi", rots, wc.template_directions()))
     assert np.sqrt((err ** 2).mean()) < 14.0 and err.max() < 35.0
+
+
+def test_codebook_is_the_one_models_were_trained_with():
+    """Trained models index this exact codebook: a change of numpy, BLAS or platform that moved the
+    farthest-point selection would decode every model wrong, so its digits are pinned here."""
+    assert hashlib.sha256(np.round(wc.codebook(), 6).tobytes()).hexdigest() == "d5b2eab2ed6207d6792aad19db8efa56df7ab6a8c347296b75d4eae423cac64f"
 
 
 def test_codebook_is_closed_under_the_cube_rotations():
