@@ -17,24 +17,43 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from map_core.atoms.frames import load_frames
+from map_core.atoms.voxels import encode
 from map_core.errors import MapSuiteError
 from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
 from validation.gate.expected import load_expected_failures
 from validation.gate.profile import load_profile, shipped_path
 from validation.gate.results import load_results
+from validation.md.export import export_frames
+from validation.md.imports import read_boxes
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = ROOT / "tests" / "data" / "water_md_small.npz"
 EXPECTED = ROOT / "map_core" / "data" / "default_model_known_failures.toml"
 RESULTS = ROOT / "reports" / "default-quick" / "results.json"
 
+def _import_source(fmt: str, folder: Path) -> Path:
+    """A PDB, extended XYZ or .npy class-grid file of real water in `folder` (made once)."""
+    path = folder / {"pdb": "water.pdb", "extxyz": "water.xyz", "npy": "grids.npy"}[fmt]
+    if not path.exists():
+        frames = load_frames(FRAMES).select([0])
+        if fmt == "npy":
+            grid, _ = encode(frames.positions[0], frames.elements[0], frames.box[0], 0.05)
+            np.save(path, np.array([0, 2, 1], dtype=np.uint8)[grid])  # the seed's class order
+        else:
+            export_frames(frames, fmt, path)
+    return path
+
+
+# name -> (source file, given a scratch folder; loader)
 LOADERS = {
-    "checkpoint": (default_model_path(), lambda p: load_model(p)),
-    "frames": (FRAMES, lambda p: load_frames(p)),
-    "profile": (shipped_path("smoke"), lambda p: load_profile(p)),
-    "results": (RESULTS, lambda p: load_results(p)),
-    "known_failures": (EXPECTED, lambda p: load_expected_failures(p, "smoke")),
+    "checkpoint": (lambda _: default_model_path(), lambda p: load_model(p)),
+    "frames": (lambda _: FRAMES, lambda p: load_frames(p)),
+    "profile": (lambda _: shipped_path("smoke"), lambda p: load_profile(p)),
+    "results": (lambda _: RESULTS, lambda p: load_results(p)),
+    "known_failures": (lambda _: EXPECTED, lambda p: load_expected_failures(p, "smoke")),
+    **{f"import_{fmt}": (lambda folder, fmt=fmt: _import_source(fmt, folder),
+                         lambda p, fmt=fmt: read_boxes(p, fmt=fmt, voxel_nm=0.05)) for fmt in ("pdb", "extxyz", "npy")},
 }
 EXAMPLES = int(os.environ.get("MAP_SUITE_FUZZ_EXAMPLES", "12"))
 
@@ -70,7 +89,8 @@ def assert_clean(load, path):
 
 @pytest.mark.parametrize("name", sorted(LOADERS))
 def test_mutated_files_end_in_one_clear_error(name, tmp_path_factory):
-    source, load = LOADERS[name]
+    make, load = LOADERS[name]
+    source = make(tmp_path_factory.getbasetemp())
     data = source.read_bytes()
     work = tmp_path_factory.mktemp(f"fuzz_{name}")
 
@@ -148,7 +168,8 @@ def test_a_loader_that_let_an_exception_escape_would_be_caught(tmp_path):
 
 
 def test_a_valid_copy_still_loads(tmp_path):
-    for name, (source, load) in LOADERS.items():
-        copy = tmp_path / (name + source.suffix)
+    for name, (make, load) in LOADERS.items():
+        source = make(tmp_path)
+        copy = tmp_path / (name + "_copy" + source.suffix)
         shutil.copy(source, copy)
         load(copy)
