@@ -1,4 +1,4 @@
-"""File helpers: atomic writes (a reader never sees a half-written output) and checksums."""
+"""File helpers: atomic writes (a reader never sees a half-written output), checksums, free memory."""
 
 import contextlib
 import errno
@@ -65,3 +65,15 @@ def sha256_file(path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable of /proc/meminfo, bytes; None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None

@@ -13,6 +13,7 @@ import pytest
 
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path, write_text_atomic
+from validation.cli.main import main
 
 
 @pytest.fixture
@@ -51,3 +52,20 @@ def test_train_on_a_full_disk_exits_2_with_one_line(small_disk, lattice_file):
     assert "big.pt" in lines[0] and ("No space left" in lines[0] or "no space left" in lines[0]), lines[0]
     assert earlier.read_bytes() == b"an earlier output"
     assert sorted(p.name for p in small_disk.iterdir()) == ["model.pt"]
+
+
+def test_the_gate_refuses_a_cache_too_small_for_its_boxes_before_any_work(small_disk, capsys):
+    """The quick profile's boxes need about 2.4 MB of cache; a 1 MB disk is refused in one line."""
+    rc = main(["validate", "--profile", "quick", "--cache", str(small_disk / "cache"), "--out", str(small_disk / "report")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "of disk" in err[0], err
+    assert not (small_disk / "report").exists() and not any((small_disk / "cache").rglob("*.npz"))
+
+
+def test_simulate_refuses_a_box_that_cannot_fit_in_memory_before_building_it(tmp_path, capsys):
+    out = tmp_path / "huge.npz"
+    rc = main(["simulate", "--waters", "100000000", "--frames", "2", "--stride-ps", "0.05", "--equilibrate-ps", "0",
+               "--seed", "1", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "GB of memory" in err[0], err
+    assert not out.exists() and not out.with_name(out.name + ".partial").exists()

@@ -29,7 +29,7 @@ from map_core.atoms.encoding import Encoding
 from map_core.atoms.frames import Frames, save_frames
 from map_core.atoms.molecules import GroupReport, decoded_water_limits, group_waters, repair, water_indices
 from map_core.errors import MapSuiteError
-from map_core.files import atomic_path, write_text_atomic
+from map_core.files import atomic_path, available_memory_bytes, write_text_atomic
 from map_core.model.device import resolve_device
 from map_core.sampling.fast import sample_fast
 from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
@@ -38,18 +38,6 @@ from map_core.sampling.reference import sample_reference
 SAMPLERS = ("fast", "reference")
 SAMPLER_BYTES_PER_VOXEL = 40  # uniforms (float64, twice while stacked), canvas values (int64), output (uint8) and more
 RING_BYTES = 1 << 30  # the fast sampler's default cap on its per-layer storage (memory_mb = 1024)
-
-
-def available_memory_bytes() -> int | None:
-    """MemAvailable of /proc/meminfo, bytes; None where the system does not say."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 def check_fits(canvas, batch: int, n_boxes: int, out_path) -> None:

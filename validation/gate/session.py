@@ -25,16 +25,26 @@ import numpy as np
 from map_core.errors import MapSuiteError
 from map_core.model.receptive_field import receptive_field
 from map_core.sampling.canvas import halo_for
-from validation.gate.boxes import boundary_windows, box_geometry, decode_grids, region_frames, sample_boxes, window_grids
+from map_core.sampling.generate import check_fits
+from validation.gate.boxes import (
+    WATER_NUMBER_DENSITY,
+    boundary_windows,
+    box_geometry,
+    decode_grids,
+    region_frames,
+    sample_boxes,
+    window_grids,
+)
 from validation.gate.cache import Cache, key, lock
 from validation.gate.checks import Check, verdict
 from validation.gate.classifier import classifier_test, molecule_features
 from validation.gate.markov import markov_checks, measure_chain
-from validation.gate.md import md_checks, run_methods, seed_box, window_seed_box
+from validation.gate.md import md_checks, md_settings, run_methods, seed_box, window_seed_box
 from validation.gate.provenance import provenance
 from validation.gate.results import FORMAT, FORMAT_VERSION
 from validation.gate.structure import measure_structure, structure_checks, structure_values
 from validation.gate.table1 import table1
+from validation.md.run import check_md_fits
 
 GROUPS = ("structure", "markov", "md")
 
@@ -56,12 +66,24 @@ class GateSession:
         self.seed = self.profile.seed
         self._groups = {}
         self._timing = {}
+        self._check_fits()
         self.calibration = calibration_match(self.profile, self.coder)
         if not self.calibration["matches"]:
             self.log(f"warning: {self.calibration['note']}")
         self._given = None if generated is None else np.ascontiguousarray(generated, dtype=np.uint8)
         if self._given is not None and self._given.shape[1:] != self.geometry.shape:
             raise MapSuiteError(f"given boxes of shape {self._given.shape[1:]} do not match the profile's {self.geometry.shape}")
+
+    def _check_fits(self) -> None:
+        """Refuse, before any work, a run whose sampling or MD needs more memory or disk than is free."""
+        p = self.profile
+        boxes = p["sampling"]["n_boxes"] + p["markov"]["seeded_boxes"]
+        check_fits(self.geometry.shape, p["sampling"]["batch"], boxes, self.cache.root / "sampled.npz")
+        if p["md"]["enabled"]:
+            box = np.full(3, float(p["md"]["box_nm"]))
+            waters = int(round(WATER_NUMBER_DENSITY * float(np.prod(box))))
+            for method in ("classical", "rpmd") if p["md.rpmd"]["enabled"] else ("classical",):
+                check_md_fits(waters, md_settings(p, method, self.seed, box), self.cache.root)
 
     # --- ensembles -----------------------------------------------------------------------
     def _model_key(self) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from openmm.app import PDBFile
 from openmm.unit import nanometers
 
 from map_core.errors import MapSuiteError
-from map_core.files import atomic_path, write_text_atomic
+from map_core.files import atomic_path, available_memory_bytes, write_text_atomic
 from validation.md.boxes import make_waters_whole, water_topology
 from validation.md.engine import Engine, is_finite_state, seed_for
 from validation.md.files import DcdWriter, StateLog, file_size, read_state_log, truncate_to
@@ -50,6 +51,37 @@ RESUMABLE_CHANGES = ("platform", "threads")
 
 def trajectory_name(stage: str) -> str:
     return f"traj_{stage}.dcd"
+
+
+MD_BYTES_PER_PARTICLE_COPY = 2048  # OpenMM state, forces, neighbour lists and integrator, per particle and bead (generous)
+MD_BASE_BYTES = 300 * 2**20  # the OpenMM context and Python itself
+
+
+def md_budget(n_waters: int, settings: MDSettings, extra_frames: int = 0) -> tuple:
+    """(memory bytes, disk bytes) a run of `n_waters` needs: the context of every bead, and the
+    trajectories (float32 positions of 3 atoms per water each ``traj_ps``), checkpoints and
+    `extra_frames` frames written afterwards."""
+    particles = n_waters * PARTICLES_PER_WATER * settings.n_copies
+    memory = MD_BASE_BYTES + particles * MD_BYTES_PER_PARTICLE_COPY
+    frames = (settings.npt_ps + settings.nvt_ps) / settings.traj_ps + extra_frames
+    disk = int(frames * (3 * n_waters * 12 + 200) + 4 * particles * 6 * 8)  # + two checkpoints of positions, velocities
+    return memory, disk
+
+
+def check_md_fits(n_waters: int, settings: MDSettings, workdir, extra_frames: int = 0) -> None:
+    """Refuse, before any work, a run whose memory or disk estimate (`md_budget`) exceeds what is free."""
+    memory, disk = md_budget(n_waters, settings, extra_frames)
+    free = available_memory_bytes()
+    if free is not None and memory > free:
+        raise MapSuiteError(f"{n_waters} waters x {settings.n_copies} copies need about {memory / 1e9:.3g} GB of memory, "
+                            f"{free / 1e9:.3g} GB are available", workdir)
+    folder = Path(workdir).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    free_disk = shutil.disk_usage(folder).free
+    if disk > free_disk:
+        raise MapSuiteError(f"the run needs about {disk / 1e6:.3g} MB of disk for trajectories and checkpoints, "
+                            f"{free_disk / 1e6:.3g} MB are free", workdir)
 
 
 def run_md(positions, box_nm, settings: MDSettings, workdir, progress: bool = True,
@@ -70,6 +102,7 @@ def run_md(positions, box_nm, settings: MDSettings, workdir, progress: bool = Tr
     if not np.all(np.isfinite(positions)):
         raise MapSuiteError("starting positions contain NaN or inf")
     n_waters = len(positions) // 3
+    check_md_fits(n_waters, settings, workdir)
     box = np.asarray(box_nm, dtype=np.float64).reshape(3)
     positions = make_waters_whole(positions, box)  # bonds and M sites are computed without periodicity
     workdir = Path(workdir)

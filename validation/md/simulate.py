@@ -26,7 +26,7 @@ from map_core.errors import MapSuiteError
 from map_core.files import write_text_atomic
 from validation.md.boxes import make_water_box
 from validation.md.files import read_dcd
-from validation.md.run import run_md, trajectory_name
+from validation.md.run import check_md_fits, run_md, trajectory_name
 from validation.md.settings import MDSettings
 from validation.md.trajectory import positions_to_frames
 
@@ -67,6 +67,7 @@ def simulate_frames(out, n_waters: int, n_frames: int, stride_ps: float, equilib
     if out.suffix != ".npz":
         raise MapSuiteError("the frames file must end in .npz", out)
     workdir = Path(workdir) if workdir is not None else default_workdir(out)
+    check_md_fits(n_waters, settings, out, extra_frames=n_frames)  # before building the box: refuse what cannot fit
     positions, box = make_water_box(n_waters, settings.seed)
     t0 = time.time()
     summary = run_md(positions, box, settings, workdir, progress=progress)
