@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from map_core.atoms import voxels, water_classes
-from map_core.atoms.molecules import group_waters
+from map_core.atoms.molecules import group_waters, water_indices
 from map_core.atoms.neighbors import minimum_image
 from map_core.errors import MapSuiteError
 
@@ -86,18 +86,6 @@ class Encoding:
         return water_classes.class_permutation(tuple(int(v) for v in np.asarray(matrix).ravel()))
 
 
-def _waters(elements, molecule) -> np.ndarray:
-    """(M, 3) atom indices (O, H, H) of the molecules with ids >= 0 that are one O and two H."""
-    molecule = np.asarray(molecule)
-    atoms = np.flatnonzero(molecule >= 0)
-    order = atoms[np.lexsort((np.asarray(elements)[atoms] != "O", molecule[atoms]))]
-    ids, starts, counts = np.unique(molecule[order], return_index=True, return_counts=True)
-    starts = starts[counts == 3]
-    trip = order[starts[:, None] + np.arange(3)] if len(starts) else np.zeros((0, 3), dtype=np.int64)
-    elem = np.asarray(elements)[trip] if len(trip) else np.zeros((0, 3), dtype="<U2")
-    return trip[(elem[:, 0] == "O") & (elem[:, 1] == "H") & (elem[:, 2] == "H")]
-
-
 def _encode_waters(positions, elements, box_nm, voxel: float, periodic: bool, clip: bool, molecule):
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
     elements = np.asarray(elements)
@@ -109,7 +97,7 @@ def _encode_waters(positions, elements, box_nm, voxel: float, periodic: bool, cl
         raise MapSuiteError(f"elements {sorted(unknown)} have no water class (known: H, O)")
     if molecule is None:
         molecule, _ = group_waters(positions, elements, box if periodic else None)
-    waters = _waters(elements, molecule)
+    waters = water_indices(elements, molecule, strict=False)
     oxygen = positions[waters[:, 0]]
     bonds = positions[waters[:, 1:]] - oxygen[:, None, :]
     if periodic:

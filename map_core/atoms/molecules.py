@@ -113,20 +113,22 @@ def make_whole(positions, elements, molecule, box, wrap: bool = True) -> np.ndar
     return pos
 
 
-def water_indices(elements, molecule) -> np.ndarray:
-    """(M, 3) atom indices (O, H, H) of every complete molecule, in molecule-id order."""
+def water_indices(elements, molecule, strict: bool = True) -> np.ndarray:
+    """(M, 3) atom indices (O, H, H) of every complete molecule, in molecule-id order (H by index).
+
+    strict: a molecule id that is not one O and two H raises ValueError; otherwise it is skipped.
+    """
     elements = np.asarray(elements)
     molecule = np.asarray(molecule)
-    ids = np.unique(molecule[molecule >= 0])
-    out = np.zeros((len(ids), 3), dtype=np.int64)
-    for row, mol_id in enumerate(ids):
-        atoms = np.nonzero(molecule == mol_id)[0]
-        o = atoms[elements[atoms] == "O"]
-        h = atoms[elements[atoms] == "H"]
-        if len(o) != 1 or len(h) != 2:
-            raise ValueError(f"molecule {mol_id} is not one O and two H")
-        out[row] = (o[0], h[0], h[1])
-    return out
+    atoms = np.flatnonzero(molecule >= 0)
+    order = atoms[np.lexsort((elements[atoms] != "O", molecule[atoms]))]  # by id, O first, then H by index
+    ids, starts, counts = np.unique(molecule[order], return_index=True, return_counts=True)
+    trip = order[np.minimum(starts[:, None] + np.arange(3), len(order) - 1)] if len(order) else np.zeros((0, 3), np.int64)
+    elem = elements[trip] if len(trip) else np.zeros((0, 3), dtype="<U2")
+    whole = (counts == 3) & (elem[:, 0] == "O") & (elem[:, 1] == "H") & (elem[:, 2] == "H")
+    if strict and not whole.all():
+        raise ValueError(f"molecule {ids[~whole][0]} is not one O and two H")
+    return trip[whole].astype(np.int64)
 
 
 @dataclass
