@@ -46,10 +46,18 @@ def _no_space(exc: BaseException, folder: Path) -> str | None:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return os.strerror(exc.errno)
     try:
-        free = shutil.disk_usage(folder).free
+        free = free_disk_bytes(folder)
     except OSError:
         return None
     return f"no space left on the device ({free} bytes free)" if free < (1 << 20) else None
+
+
+def free_disk_bytes(path) -> int:
+    """Free bytes on the file system that holds `path`, or would hold it (its nearest existing folder)."""
+    folder = Path(path).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
 
 
 def write_text_atomic(path, text: str) -> None:

@@ -71,10 +71,8 @@ class Encoding:
         """(positions (N, 3) nm, elements (N,), molecule (N,) int32 or None when not known)."""
         if self.name == "atoms":
             return (*voxels.decode(grid, self.voxel_nm), None)
-        grid = np.asarray(grid)
-        z, y, x = np.nonzero(grid)
-        oxygen = (np.stack([x, y, z], axis=1).astype(np.float64) + 0.5) * self.voxel_nm
-        hydrogens = oxygen[:, None, :] + water_classes.hydrogen_offsets(grid[z, y, x])
+        oxygen, classes = voxels.occupied_centres(grid, self.voxel_nm)
+        hydrogens = oxygen[:, None, :] + water_classes.hydrogen_offsets(classes)
         positions = np.concatenate([oxygen[:, None, :], hydrogens], axis=1).reshape(-1, 3)
         elements = np.tile(np.array(["O", "H", "H"], dtype="<U2"), len(oxygen))
         return positions, elements, np.repeat(np.arange(len(oxygen), dtype=np.int32), 3)
@@ -108,14 +106,5 @@ def _encode_waters(positions, elements, box_nm, voxel: float, periodic: bool, cl
         if not clip and not inside.all():
             raise MapSuiteError("atoms outside a non-periodic box")
         oxygen, bonds = oxygen[inside], bonds[inside]
-    shape = voxels.grid_shape(box, voxel)
-    grid = np.zeros(int(np.prod(shape)), dtype=np.uint8)
-    report = voxels.EncodeReport(collisions=0, atoms=len(positions), dropped=len(positions) - 3 * len(waters))
-    if len(oxygen):
-        idx = np.minimum(np.floor(oxygen / voxel).astype(np.int64), np.array(shape[::-1]) - 1)
-        flat = np.ravel_multi_index((idx[:, 2], idx[:, 1], idx[:, 0]), shape)
-        classes = water_classes.nearest_class(bonds)
-        _, first = np.unique(flat, return_index=True)
-        grid[flat[first]] = classes[first]
-        report.collisions = len(flat) - len(first)
-    return grid.reshape(shape), report
+    grid, collisions = voxels.place(oxygen, water_classes.nearest_class(bonds), voxels.grid_shape(box, voxel), voxel)
+    return grid, voxels.EncodeReport(collisions=collisions, atoms=len(positions), dropped=len(positions) - 3 * len(waters))

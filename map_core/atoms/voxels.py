@@ -69,14 +69,30 @@ def encode(positions, elements, box_nm, voxel: float = DEFAULT_VOXEL_NM, periodi
         positions = np.mod(positions, box)
     elif np.any(positions < 0) or np.any(positions >= box):
         raise MapSuiteError("atoms outside a non-periodic box")
-    idx = np.floor(positions / voxel).astype(np.int64)
+    classes = np.array([ELEMENT_CLASS[e] for e in elements], dtype=np.uint8)
+    grid, collisions = place(positions, classes, shape, voxel)
+    return grid, EncodeReport(collisions=collisions, atoms=len(positions))
+
+
+def place(positions, classes, shape, voxel: float) -> tuple:
+    """(grid `shape` uint8, collisions): `classes` (N,) at the voxels of `positions` (N, 3) nm, all
+    inside [0, shape * voxel); where several share a voxel the first is kept, the rest counted."""
+    grid = np.zeros(int(np.prod(shape)), dtype=np.uint8)
+    if len(positions) == 0:
+        return grid.reshape(shape), 0
+    idx = np.floor(np.asarray(positions) / voxel).astype(np.int64)
     idx = np.minimum(idx, np.array(shape[::-1]) - 1)  # float round-off at x == L - tiny
     flat = np.ravel_multi_index((idx[:, 2], idx[:, 1], idx[:, 0]), shape)
-    classes = np.array([ELEMENT_CLASS[e] for e in elements], dtype=np.uint8)
-    grid = np.zeros(int(np.prod(shape)), dtype=np.uint8)
     _, first = np.unique(flat, return_index=True)
-    grid[flat[first]] = classes[first]
-    return grid.reshape(shape), EncodeReport(collisions=len(flat) - len(first), atoms=len(flat))
+    grid[flat[first]] = np.asarray(classes)[first]
+    return grid.reshape(shape), len(flat) - len(first)
+
+
+def occupied_centres(grid, voxel: float) -> tuple:
+    """(centres (N, 3) float64 nm, classes (N,)) of the occupied voxels of a class grid, in raster order."""
+    grid = np.asarray(grid)
+    z, y, x = np.nonzero(grid)
+    return (np.stack([x, y, z], axis=1).astype(np.float64) + 0.5) * voxel, grid[z, y, x]
 
 
 def decode(grid, voxel: float = DEFAULT_VOXEL_NM):
@@ -85,10 +101,8 @@ def decode(grid, voxel: float = DEFAULT_VOXEL_NM):
     grid: (nz, ny, nx) ints. Returns (positions (N, 3) float64 nm, elements (N,) str),
     atoms in raster order.
     """
-    grid = np.asarray(grid)
-    z, y, x = np.nonzero(grid)
-    positions = (np.stack([x, y, z], axis=1).astype(np.float64) + 0.5) * voxel
-    elements = np.array([CLASS_ELEMENT[int(c)] for c in grid[z, y, x]], dtype="<U2")
+    positions, classes = occupied_centres(grid, voxel)
+    elements = np.array([CLASS_ELEMENT[int(c)] for c in classes], dtype="<U2")
     return positions, elements
 
 

@@ -29,7 +29,7 @@ from map_core.atoms.encoding import Encoding
 from map_core.atoms.frames import Frames, save_frames
 from map_core.atoms.molecules import GroupReport, decoded_water_limits, group_waters, repair, water_indices
 from map_core.errors import MapSuiteError
-from map_core.files import atomic_path, available_memory_bytes, write_text_atomic
+from map_core.files import atomic_path, available_memory_bytes, free_disk_bytes, write_text_atomic
 from map_core.model.device import resolve_device
 from map_core.sampling.fast import sample_fast
 from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
@@ -49,8 +49,7 @@ def check_fits(canvas, batch: int, n_boxes: int, out_path) -> None:
         raise MapSuiteError(f"{n_boxes} boxes of {'x'.join(map(str, canvas))} voxels (burn-in included) need about "
                             f"{memory / 1e9:.3g} GB of memory, {free / 1e9:.3g} GB are available", out_path)
     disk = n_boxes * voxels * 2  # the kept batches and the output file, both holding every canvas
-    parent = Path(out_path).resolve().parent
-    free_disk = shutil.disk_usage(parent if parent.exists() else Path.cwd()).free
+    free_disk = free_disk_bytes(Path(out_path).resolve().parent)
     if disk > free_disk:
         raise MapSuiteError(f"{n_boxes} boxes need about {disk / 1e9:.3g} GB of disk, {free_disk / 1e9:.3g} GB are free", out_path)
 

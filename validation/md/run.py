@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from openmm.app import PDBFile
 from openmm.unit import nanometers
 
 from map_core.errors import MapSuiteError
-from map_core.files import atomic_path, available_memory_bytes, write_text_atomic
+from map_core.files import atomic_path, available_memory_bytes, free_disk_bytes, write_text_atomic
 from validation.md.boxes import make_waters_whole, water_topology
 from validation.md.engine import Engine, is_finite_state, seed_for
 from validation.md.files import DcdWriter, StateLog, file_size, read_state_log, truncate_to
@@ -75,10 +74,7 @@ def check_md_fits(n_waters: int, settings: MDSettings, workdir, extra_frames: in
     if free is not None and memory > free:
         raise MapSuiteError(f"{n_waters} waters x {settings.n_copies} copies need about {memory / 1e9:.3g} GB of memory, "
                             f"{free / 1e9:.3g} GB are available", workdir)
-    folder = Path(workdir).resolve()
-    while not folder.exists():
-        folder = folder.parent
-    free_disk = shutil.disk_usage(folder).free
+    free_disk = free_disk_bytes(workdir)
     if disk > free_disk:
         raise MapSuiteError(f"the run needs about {disk / 1e6:.3g} MB of disk for trajectories and checkpoints, "
                             f"{free_disk / 1e6:.3g} MB are free", workdir)
