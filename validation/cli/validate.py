@@ -10,15 +10,28 @@ from __future__ import annotations
 import sys
 import time
 
-from map_core.arguments import SEED
+from map_core.arguments import POSITIVE, SEED
+from map_core.atoms.encoding import ENCODINGS
 from map_core.errors import MapSuiteError
+from validation.gate.given import resolve_box_inputs
 from validation.gate.inputs import resolve_inputs
 from validation.gate.session import GROUPS
+from validation.md.imports import SEED_CLASSES
 from validation.report.run import run_gate
 
 
 def add_arguments(p) -> None:
     p.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped default model")
+    p.add_argument("--boxes", default=None, help="judge boxes from another generator instead of a model: a frames file, "
+                   "PDB, GRO, DCD/XTC/LAMMPS dump (with --top), extxyz or .npy class grids; the Markov checks are "
+                   "then not applicable")
+    p.add_argument("--voxel", type=POSITIVE, default=None, help="with --boxes: voxelise both sides at this voxel (nm; "
+                   "for .npy class grids also the grids' voxel, default 0.025); without it positions are judged as they are")
+    p.add_argument("--encoding", choices=ENCODINGS, default=None, help="with --boxes --voxel: the classes to voxelise "
+                   "into (default: atoms for .npy grids, else the profile's calibration encoding)")
+    p.add_argument("--classes", default=",".join(SEED_CLASSES), help="with .npy class grids: class order "
+                   "(default: %(default)s, the seed authors')")
+    p.add_argument("--top", default=None, help="with DCD, XTC or LAMMPS boxes: topology file (PDB)")
     p.add_argument("--profile", default="quick", help="smoke, quick, paper, or a profile .toml file (default: %(default)s)")
     p.add_argument("--reference", default=None,
                    help="frames file to compare with; default: the model's training data (checkpoint provenance)")
@@ -35,7 +48,16 @@ def run(args) -> int:
     unknown = [g for g in groups if g not in GROUPS]
     if unknown or not groups:
         raise MapSuiteError(f"--groups must name some of {', '.join(GROUPS)}, got {args.groups!r}")
-    inputs = resolve_inputs(args.model, args.profile, args.reference, args.seed)
+    if args.boxes is not None:
+        if args.model is not None:
+            raise MapSuiteError("give --model or --boxes, not both")
+        inputs = resolve_box_inputs(args.boxes, args.profile, args.reference, args.seed, args.voxel, args.encoding,
+                                    [c.strip() for c in args.classes.split(",")], args.top)
+    else:
+        for flag in ("voxel", "encoding", "top"):
+            if getattr(args, flag) is not None:
+                raise MapSuiteError(f"--{flag} belongs to --boxes")
+        inputs = resolve_inputs(args.model, args.profile, args.reference, args.seed)
     t0 = time.time()
 
     def log(msg):

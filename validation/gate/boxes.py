@@ -26,6 +26,7 @@ from map_core.atoms.frames import Frames
 from map_core.atoms.molecules import make_whole
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path
+from map_core.model.pixelcnn import ModelConfig
 from map_core.sampling.fast import sample_fast
 from map_core.sampling.generate import decode_boxes
 from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
@@ -86,6 +87,18 @@ def box_geometry(config, sampling: dict) -> BoxGeometry:
     return BoxGeometry(voxel_nm=voxel, n=n, b=b, face=face)
 
 
+# The geometry of the calibration windows: margins of an 8-layer model's burn-in around the
+# analysed cube (validation.gate.calibrate), so that given boxes are cut exactly as calibrated.
+CALIBRATION_LAYERS = 8
+
+
+def judging_geometry(voxel_nm: float, encoding: str, sampling: dict):
+    """The calibration's window geometry (validation.gate.boxes.BoxGeometry) at `voxel_nm`."""
+    config = ModelConfig(layers=CALIBRATION_LAYERS, filters=16, voxel_nm=voxel_nm, encoding=encoding,
+                         n_classes=Encoding(encoding, voxel_nm).n_classes)
+    return box_geometry(config, sampling)
+
+
 # --- ensembles -------------------------------------------------------------------------------
 
 def sample_boxes(model, shape, n_boxes: int, temperature: float, seed: int, boundary="empty",
@@ -126,40 +139,111 @@ def _sample_boxes(model, shape, n_boxes, temperature, seed, boundary, batch, cac
     return np.concatenate(pieces)
 
 
-def window_grids(frames: Frames, indices, shape, coder: Encoding, n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, Z, Y, X) uint8 voxel windows of periodic MD frames, encoded as open boxes.
+def is_periodic(frames: Frames) -> bool:
+    """Whether `frames` are periodic boxes (MD frames, repaired boxes) rather than open ones
+    (``meta["periodic"] = False``: generated boxes, decoded class grids)."""
+    return frames.meta.get("periodic", True) is not False
 
-    Each window takes a frame from `indices` (cycling through them in a random order), a
-    uniformly random origin, and every periodic image of every atom inside
-    [origin, origin + shape * voxel) (so a window may exceed the MD box); atoms are encoded
-    with the model's encoding `coder` and no wrapping, like a generated box. With fragment
-    classes, a molecule is in the window when its O is, its hydrogens wherever they lie.
+
+def window_origins(frames: Frames, indices, size_nm, n: int, rng: np.random.Generator, region=None) -> list:
+    """[(frame index, origin (3,) nm)] of `n` windows of edges `size_nm` (3,) x, y, z.
+
+    Frames are taken from `indices` in a random order, cycling. Periodic frames: the origin is
+    uniform in the box (a window may exceed the box: periodic images fill it). Open frames:
+    `region` = (lower (3,) nm, edge nm) of the analysed cube inside a window, which is placed
+    uniformly where it lies inside the box (the window's margins may reach past the box's
+    faces, where there are no atoms); a box smaller than the cube is refused.
     """
-    voxel = coder.voxel_nm
     indices = list(indices)
     if not indices:
         raise MapSuiteError("no frames to cut windows from")
-    size = np.array(shape[::-1], dtype=np.float64) * voxel  # x, y, z
+    periodic = is_periodic(frames)
+    if not periodic:
+        if region is None:
+            raise MapSuiteError("open boxes need the analysed region to place windows in")
+        small = np.flatnonzero(np.min(np.asarray(frames.box)[indices], axis=1) < region[1] - 1e-9)
+        if len(small):
+            raise MapSuiteError(f"open box {indices[small[0]]} is {np.asarray(frames.box)[indices[small[0]]].round(3).tolist()} "
+                                f"nm, smaller than the {region[1]:g} nm region the gate analyses")
     order = rng.permutation(indices)
-    out = np.zeros((n, *shape), dtype=np.uint8)
+    out = []
     for k in range(n):
         f = int(order[k % len(order)])
         box = np.asarray(frames.box[f], dtype=np.float64)
-        mol = np.asarray(frames.molecule[f])
-        if coder.whole_molecules:  # molecules stay whole around their O, which decides where they are
-            pos = make_whole(frames.positions[f], frames.elements[f], mol, box)
-        else:
-            pos = np.mod(np.asarray(frames.positions[f], dtype=np.float64), box)
-        origin = rng.uniform(0.0, 1.0, 3) * box
-        reach = np.ceil((origin + size) / box).astype(int)
-        shifts = np.stack(np.meshgrid(*[np.arange(r) for r in reach], indexing="ij"), -1).reshape(-1, 3) * box
-        images = (pos[None, :, :] + shifts[:, None, :]).reshape(-1, 3) - origin
-        elem = np.tile(np.asarray(frames.elements[f]), len(shifts))
-        span = int(mol.max()) + 1 if len(mol) else 0
-        mols = np.where(mol >= 0, mol + span * np.arange(len(shifts))[:, None], -1).reshape(-1)
-        out[k], _ = coder.encode(images, elem, size, periodic=False, clip=True,
-                                 molecule=mols if coder.whole_molecules and span else None)
+        u = rng.uniform(0.0, 1.0, 3)
+        origin = u * box if periodic else u * (box - region[1]) - np.asarray(region[0], dtype=np.float64)
+        out.append((f, origin))
     return out
+
+
+def window_atoms(frames: Frames, f: int, origin, size_nm, whole_molecules: bool) -> tuple:
+    """(positions (N, 3) nm relative to `origin`, elements (N,), molecule ids (N,)) of frame `f`
+    around the window [origin, origin + size_nm): every periodic image of every atom of a
+    periodic frame that may fall in it (molecules made whole around their O first when
+    `whole_molecules`), or the atoms of an open frame. Atoms outside are not yet removed."""
+    box = np.asarray(frames.box[f], dtype=np.float64)
+    mol = np.asarray(frames.molecule[f])
+    elem = np.asarray(frames.elements[f])
+    if not is_periodic(frames):
+        return np.asarray(frames.positions[f], dtype=np.float64) - origin, elem, mol
+    if whole_molecules:  # molecules stay whole around their O, which decides where they are
+        pos = make_whole(frames.positions[f], frames.elements[f], mol, box)
+    else:
+        pos = np.mod(np.asarray(frames.positions[f], dtype=np.float64), box)
+    reach = np.ceil((origin + np.asarray(size_nm)) / box).astype(int)
+    shifts = np.stack(np.meshgrid(*[np.arange(r) for r in reach], indexing="ij"), -1).reshape(-1, 3) * box
+    images = (pos[None, :, :] + shifts[:, None, :]).reshape(-1, 3) - origin
+    span = int(mol.max()) + 1 if len(mol) else 0
+    mols = np.where(mol >= 0, mol + span * np.arange(len(shifts))[:, None], -1).reshape(-1)
+    return images, np.tile(elem, len(shifts)), mols
+
+
+def window_grids(frames: Frames, indices, shape, coder: Encoding, n: int, rng: np.random.Generator,
+                 region=None) -> np.ndarray:
+    """(n, Z, Y, X) uint8 voxel windows of frames, encoded as open boxes.
+
+    Windows are placed by `window_origins` (periodic frames: anywhere, with periodic images;
+    open frames: the analysed `region` inside the box) and their atoms encoded with `coder`
+    and no wrapping, like a generated box. With fragment classes, a molecule is in the window
+    when its O is, its hydrogens wherever they lie.
+    """
+    size = np.array(shape[::-1], dtype=np.float64) * coder.voxel_nm  # x, y, z
+    out = np.zeros((n, *shape), dtype=np.uint8)
+    for k, (f, origin) in enumerate(window_origins(frames, indices, size, n, rng, region)):
+        pos, elem, mols = window_atoms(frames, f, origin, size, coder.whole_molecules)
+        whole = coder.whole_molecules and len(mols) and mols.max() >= 0
+        out[k], _ = coder.encode(pos, elem, size, periodic=False, clip=True, molecule=mols if whole else None)
+    return out
+
+
+def window_frames(frames: Frames, indices, size_nm, n: int, rng: np.random.Generator, region=None) -> Frames:
+    """Open boxes (Frames, periodic=False) of the atoms of `n` windows, positions as they are
+    (no voxels): molecules whose O lies in the window, whole; atoms of no molecule that lie in
+    it. The continuous counterpart of ``decode_grids(window_grids(...))``, with the same
+    window placement for the same `rng`."""
+    size = np.asarray(size_nm, dtype=np.float64)
+    positions, elements, molecules = [], [], []
+    for f, origin in window_origins(frames, indices, size, n, rng, region):
+        pos, elem, mols = window_atoms(frames, f, origin, size, True)
+        inside = np.all((pos >= 0) & (pos < size), axis=1)
+        keep_mol = np.unique(mols[inside & (elem == "O") & (mols >= 0)])
+        keep = np.isin(mols, keep_mol) | (inside & (mols < 0))
+        _, renumbered = np.unique(mols[keep], return_inverse=True)
+        mol = np.where(mols[keep] >= 0, renumbered.astype(np.int32) - int(np.any(mols[keep] < 0)), -1)
+        positions.append(pos[keep])
+        elements.append(elem[keep])
+        molecules.append(mol.astype(np.int32))
+    return Frames.from_arrays(positions, elements, molecules, np.tile(size, (len(positions), 1)),
+                              {"periodic": False, "source": "windows, continuous positions"})
+
+
+def window_ensemble(frames, indices, geometry, coder: Encoding | None, n: int, rng):
+    """Frames (open boxes) of `n` windows of `geometry`'s shape cut from `frames`: voxelised by
+    `coder` and decoded, or continuous positions with `coder` None."""
+    region = (geometry.region_lower_nm, geometry.n * geometry.voxel_nm)
+    if coder is None:
+        return window_frames(frames, indices, geometry.box_nm, n, rng, region)
+    return decode_grids(window_grids(frames, indices, geometry.shape, coder, n, rng, region), coder)
 
 
 def ideal_gas_grids(shape, coder: Encoding, n: int, seed: int, number_density: float = WATER_NUMBER_DENSITY) -> np.ndarray:

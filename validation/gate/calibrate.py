@@ -1,6 +1,7 @@
 """Calibrate a profile's structure thresholds: held-out scatter and negative controls.
 
-    python -m validation.gate.calibrate PROFILE [--data FRAMES.npz] [--encoding atoms|water] [--voxel NM] [--draws 20]
+    python -m validation.gate.calibrate PROFILE [--data FRAMES.npz] [--encoding atoms|water|continuous] [--voxel NM] [--draws 20]
+    python -m validation.gate.calibrate PROFILE --error-rates [--draws 50] [--foreign DIR] [--write]
 
 Draws `draws` ensembles of held-out training windows (the last 20 % of the frames, as training
 splits them), each the profile's n_boxes, and measures every structure check against windows of
@@ -33,8 +34,9 @@ from map_core.model.checkpoint import load_checkpoint
 from map_core.model.default import default_model_path
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 from map_core.training.crops import class_frequencies, split_frames, voxelise
-from validation.gate.boxes import box_geometry, decode_grids, ideal_gas_grids, region_frames, sample_boxes, window_grids
+from validation.gate.boxes import decode_grids, ideal_gas_grids, judging_geometry, region_frames, sample_boxes, window_ensemble
 from validation.gate.classifier import classifier_test, molecule_features
+from validation.gate.error_rates import ERROR_RATES_PATH, measure_error_rates, write_error_rates
 from validation.gate.inputs import SHIPPED_TRAINING_SET
 from validation.gate.md import md_checks, run_methods, window_seed_box
 from validation.gate.profile import load_profile
@@ -93,28 +95,32 @@ def shipped_encoding() -> Encoding:
     return Encoding(config.get("encoding", "atoms"), float(config["voxel_nm"]))
 
 
-def calibrate(profile, data, coder: Encoding, draws: int = 20, controls: bool = True, log=print) -> dict:
+def calibrate(profile, data, coder: Encoding | None, draws: int = 20, controls: bool = True, log=print,
+              first_draw: int = 0) -> dict:
     """{'heldout': {check: [values]}, 'controls': {label: {check: value}}} for one profile, with the
-    voxel encoding `coder` (map_core.atoms.encoding.Encoding)."""
+    voxel encoding `coder` (map_core.atoms.encoding.Encoding), or continuous positions (`coder`
+    None: windows at the geometry of the profile's [calibration] voxel, no voxels; no controls).
+    Draw d uses held-out windows seeded 1000 + d, d from `first_draw`."""
     frames = load_frames(data)
     train, held = split_frames(len(frames), 0.2)
-    geo = box_geometry(control_config(coder, layers=8, filters=16), profile["sampling"])
+    cal = profile["calibration"]
+    geo = judging_geometry(coder.voxel_nm if coder else cal["voxel_nm"], coder.name if coder else cal["encoding"],
+                           profile["sampling"])
     st, n = profile["structure"], profile["sampling"]["n_boxes"]
 
-    def ensemble(grids):
-        whole = decode_grids(grids, coder)
+    def ensemble(whole):
         region = region_frames(whole, geo)
         return measure_structure(region, whole, st, geo), molecule_features(region)
 
     log(f"geometry {geo.as_dict()}")
-    ref = ensemble(window_grids(frames, train, geo.shape, coder, profile["reference"]["windows"], np.random.default_rng(11)))
+    ref = ensemble(window_ensemble(frames, train, geo, coder, profile["reference"]["windows"], np.random.default_rng(11)))
     heldout = {}
-    for d in range(draws):
-        v = _values(ensemble(window_grids(frames, held, geo.shape, coder, n, np.random.default_rng(1000 + d))), ref, st)
+    for d in range(first_draw, first_draw + draws):
+        v = _values(ensemble(window_ensemble(frames, held, geo, coder, n, np.random.default_rng(1000 + d))), ref, st)
         for k, x in v.items():
             heldout.setdefault(k, []).append(x)
     out = {"geometry": geo.as_dict(), "heldout": heldout, "controls": {}}
-    if not controls:
+    if not controls or coder is None:
         return out
     boxes = {f"ideal gas {s}": ideal_gas_grids(geo.shape, coder, n, s) for s in range(3)}
     grids = voxelise(frames, coder)
@@ -126,7 +132,7 @@ def calibrate(profile, data, coder: Encoding, draws: int = 20, controls: bool = 
         model = marginal_model(small, freq, random_weights, seed=3)
         boxes[label] = sample_boxes(model, geo.shape, 2, temperature, 0, "empty", 2)
     for label, g in boxes.items():
-        out["controls"][label] = _values(ensemble(g), ref, st)
+        out["controls"][label] = _values(ensemble(decode_grids(g, coder)), ref, st)
     return out
 
 
@@ -159,12 +165,21 @@ def main(argv=None) -> int:
     p = OneLineParser(prog="python -m validation.gate.calibrate", description=__doc__.splitlines()[0])
     p.add_argument("profile", help="smoke, quick, paper or a profile .toml")
     p.add_argument("--data", default=str(SHIPPED_TRAINING_SET), help="training frames (default: the shipped set)")
-    p.add_argument("--encoding", choices=list(ENCODINGS), default=None, help="voxel classes (default: the shipped model's)")
+    p.add_argument("--encoding", choices=[*ENCODINGS, "continuous"], default=None,
+                   help="voxel classes (default: the shipped model's); continuous: positions without voxels, "
+                        "for [thresholds.continuous] (map-suite validate --boxes without --voxel)")
     p.add_argument("--voxel", type=POSITIVE, default=None, help="voxel side, nm (default: the shipped model's)")
     p.add_argument("--draws", type=count(1), default=20)
     p.add_argument("--no-controls", action="store_true")
     p.add_argument("--md-pairs", type=count(0), default=0, help="also run this many held-out/training MD pairs")
     p.add_argument("--md-workdir", default="gate-calibration-md", help="folder for those MD runs (resumable)")
+    p.add_argument("--error-rates", action="store_true", help="measure the gate's false-failure rate on fresh held-out "
+                   "draws (--draws, at least 50 recommended) and its power against --foreign ensembles instead")
+    p.add_argument("--foreign", default=None, help="with --error-rates: folder of foreign ensembles (frames files; "
+                   "python -m validation.gate.foreign DIR makes them)")
+    p.add_argument("--power-draws", type=count(1), default=20, help="with --error-rates: draws per foreign ensemble")
+    p.add_argument("--write", action="store_true", help="with --error-rates: record the result in "
+                   "validation/gate/profiles/error_rates.json (shown in every report of the profile)")
     args = p.parse_args(argv)
     try:
         return _report(args)
@@ -176,8 +191,14 @@ def main(argv=None) -> int:
 def _report(args) -> int:
     profile = load_profile(args.profile)
     shipped = shipped_encoding()
-    coder = Encoding(args.encoding or shipped.name, args.voxel if args.voxel is not None else shipped.voxel_nm)
-    print(f"encoding {coder.name}, {coder.voxel_nm:g} nm voxels")
+    if args.encoding == "continuous":
+        coder = None
+        print("continuous positions (no voxels)")
+    else:
+        coder = Encoding(args.encoding or shipped.name, args.voxel if args.voxel is not None else shipped.voxel_nm)
+        print(f"encoding {coder.name}, {coder.voxel_nm:g} nm voxels")
+    if args.error_rates:
+        return _error_rates(profile, args, coder)
     if args.md_pairs:
         md = calibrate_md(profile, args.data, coder, args.md_pairs, args.md_workdir)
         tol = profile["thresholds.md_tolerance"]
@@ -187,7 +208,7 @@ def _report(args) -> int:
             print(f"md {obs:10s} largest held-out difference {worst:9.4g}  profile {tol[key]:9.4g}  "
                   f"rule {suggest(obs, worst):9.4g}")
     res = calibrate(profile, args.data, coder, args.draws, not args.no_controls)
-    th = profile["thresholds"]
+    th = profile["thresholds"] if coder is not None else {**profile["thresholds"], **profile["thresholds.continuous"]}
     print(f"{'check':12s} {'median':>9s} {'p90':>9s} {'max':>9s} {'profile':>9s} {'rule':>9s}")
     for name, vals in res["heldout"].items():
         v = np.asarray(vals, dtype=float)
@@ -199,6 +220,28 @@ def _report(args) -> int:
         print(f"{label}: fails {len(failed)} of {len(vals)}: " + ", ".join(
             f"{k} {vals[k]:.3g}" for k in failed) + ("" if len(failed) == len(vals) else
                                                       "; passes " + ", ".join(k for k in vals if k not in failed)))
+    return 0
+
+
+def _error_rates(profile, args, coder) -> int:
+    foreign = {}
+    if args.foreign:
+        folder = Path(args.foreign)
+        if not folder.is_dir():
+            raise MapSuiteError("no such folder of foreign ensembles", folder)
+        foreign = {p.stem: p for p in sorted(folder.glob("*.npz"))}
+        if not foreign:
+            raise MapSuiteError("no frames files (*.npz) in the folder", folder)
+    res = measure_error_rates(profile, args.data, coder, args.draws, foreign, args.power_draws)
+    ff = res["false_failure"]
+    print(f"false-failure rate ({res['profile']}, {res['mode']}): {ff['failed']} of {ff['draws']} held-out draws "
+          f"failed ({100 * ff['rate']:.1f} %); by check: {ff['per_check'] or 'none'}")
+    for name, pw in res["power"].items():
+        print(f"power against {name}: {pw['failed']} of {pw['draws']} draws rejected ({100 * pw['rate']:.0f} %); "
+              f"by check: {pw['per_check'] or 'none'}")
+    if args.write:
+        write_error_rates(res)
+        print(f"written to {ERROR_RATES_PATH}")
     return 0
 
 

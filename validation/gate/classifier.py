@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
-from scipy.stats import rankdata
+from scipy.stats import binomtest, rankdata
 
 from validation.observables.frame_tools import as_frames, frame, water_molecules
 
@@ -129,7 +129,19 @@ def classifier_test(x_gen, box_gen, x_ref, box_ref, hidden: int = 32, epochs: in
         torch.set_num_threads(threads)
     ok = np.isfinite(scores)
     auc = roc_auc(scores[ok], y[ok] > 0.5)
-    return {"auc": auc, "null_sd": null_auc_sd(int((y[ok] > 0.5).sum()), int((y[ok] < 0.5).sum())), "n": int(n)}
+    correct = int(np.count_nonzero((scores[ok] > 0.0) == (y[ok] > 0.5)))  # the MLP's output is a logit
+    return {"auc": auc, "null_sd": null_auc_sd(int((y[ok] > 0.5).sum()), int((y[ok] < 0.5).sum())), "n": int(n),
+            "correct": correct, "scored": int(ok.sum()), "p_value": accuracy_p_value(correct, int(ok.sum()))}
+
+
+def accuracy_p_value(correct: int, scored: int) -> float:
+    """Exact one-sided p-value of `correct` right answers out of `scored` out-of-fold predictions on
+    balanced classes: under the null (both samples from one distribution) each prediction is right
+    with probability 1/2 independently of the training folds, so the count is Binomial(scored, 1/2)
+    (Lopez-Paz and Oquab, ICLR 2017). NaN when nothing was scored."""
+    if scored <= 0:
+        return float("nan")
+    return float(binomtest(correct, scored, 0.5, alternative="greater").pvalue)
 
 
 def _deal(boxes, folds: int, rng) -> np.ndarray:

@@ -15,7 +15,8 @@ and all of NVT, seed 000 Table 1 averages over NPT then NVT): density from the s
 molecular dipole (q-TIP4P/F charges) from the trajectory frames, each with a block-averaged
 standard error (``validation.md.stats.block_average``).
 
-Checks: each run completes without NaN; each observable agrees with the training-seeded run:
+Checks: each run completes and stays stable (no NaN, no blow-up or temperature jump, no molecule
+that leaves its neighbours: ``validation.md.stability``, the step named when one fails); each observable agrees with the training-seeded run:
 |difference| <= max(tolerance, md_z * combined standard error). Units: nm, rad, g/cm3, Debye,
 ps, kJ/mol.
 """
@@ -23,6 +24,7 @@ ps, kJ/mol.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,7 @@ from map_core.atoms.encoding import Encoding
 from map_core.atoms.molecules import group_waters, repair, water_indices
 from map_core.errors import MapSuiteError
 from map_core.files import write_text_atomic
-from validation.gate.boxes import window_grids
+from validation.gate.boxes import window_frames, window_grids
 from validation.gate.cache import seal, verified_bytes
 from validation.gate.checks import Check
 from validation.md.files import read_state_log
@@ -65,6 +67,14 @@ def seed_box(grid, coder: Encoding, lower_nm, box_nm: float) -> tuple:
     report dict).
     """
     pos, elem, mol = coder.decode(grid)
+    return seed_box_atoms(pos, elem, mol, lower_nm, box_nm, coder.whole_molecules)
+
+
+def seed_box_atoms(pos, elem, mol, lower_nm, box_nm: float, whole_molecules: bool) -> tuple:
+    """`seed_box` for atoms (positions (N, 3) nm, elements (N,), molecule ids (N,) or None):
+    complete molecules whose O lies in the cube [lower_nm, lower_nm + box_nm), repaired for
+    periodic MD (with `whole_molecules`, the given ids are trusted)."""
+    pos, elem = np.asarray(pos, dtype=np.float64), np.asarray(elem)
     if mol is None:
         mol, _ = group_waters(pos, elem, box=None)
     waters = water_indices(elem, mol)
@@ -74,7 +84,7 @@ def seed_box(grid, coder: Encoding, lower_nm, box_nm: float) -> tuple:
         waters = waters[np.all((oxy >= 0) & (oxy < box_nm), axis=1)]
     atoms = waters.reshape(-1)
     box = np.full(3, float(box_nm))
-    known = np.repeat(np.arange(len(waters)), 3) if coder.whole_molecules else None
+    known = np.repeat(np.arange(len(waters)), 3) if whole_molecules else None
     positions, _, _, report = repair(pos[atoms] - lower, elem[atoms], box, molecule=known)
     return positions, box, report.as_dict()
 
@@ -82,12 +92,19 @@ def seed_box(grid, coder: Encoding, lower_nm, box_nm: float) -> tuple:
 WINDOW_MARGIN_NM = 0.15  # around a training cube, so molecules near its faces are whole, as in a generated box
 
 
-def window_seed_box(frames, indices, box_nm: float, coder: Encoding, rng) -> tuple:
-    """(grid (M, M, M), (positions, box, report)): a voxel window of a frame from `indices`, a
-    cube of `box_nm` plus WINDOW_MARGIN_NM on each side, put through `seed_box` like a generated box."""
+def window_seed_box(frames, indices, box_nm: float, coder: Encoding | None, rng) -> tuple:
+    """(grid (M, M, M) or None, (positions, box, report)): a window of a frame from `indices`, a
+    cube of `box_nm` plus WINDOW_MARGIN_NM on each side, put through `seed_box` like a generated
+    box; with `coder` None the window's atoms keep their positions (no voxels). Open frames
+    (``meta["periodic"] = False``) place the cube inside the box."""
+    region = (np.full(3, WINDOW_MARGIN_NM), box_nm)
+    if coder is None:
+        size = np.full(3, box_nm + 2 * WINDOW_MARGIN_NM)
+        win = window_frames(frames, indices, size, 1, rng, region)
+        return None, seed_box_atoms(win.positions[0], win.elements[0], win.molecule[0], region[0], box_nm, True)
     m = int(round((box_nm + 2 * WINDOW_MARGIN_NM) / coder.voxel_nm))
-    grid = window_grids(frames, indices, (m, m, m), coder, 1, rng)[0]
-    return grid, seed_box(grid, coder, np.full(3, WINDOW_MARGIN_NM), box_nm)
+    grid = window_grids(frames, indices, (m, m, m), coder, 1, rng, region)[0]
+    return grid, seed_box(grid, coder, region[0], box_nm)
 
 
 def md_settings(profile, method: str, seed: int, box_nm=None):
@@ -206,12 +223,12 @@ def md_checks(gen: dict, ref: dict, thresholds: dict, method: str) -> list:
     z = thresholds["md_z"]
     tol = thresholds["md_tolerance"]
     ok = bool(gen.get("stable"))
-    checks = [Check(f"md_{method}_stable", "md", f"{method} NPT->NVT from a repaired generated box completes without NaN",
+    checks = [Check(f"md_{method}_stable", "md", f"{method} NPT->NVT from a repaired generated box completes and stays stable",
                     1.0 if ok else 0.0, 1.0, ">=", "", gen.get("error", f"{gen.get('waters')} waters") if not ok
                     else f"{gen['waters']} waters after repair; training-seeded run: "
                          + ("completed" if ref.get("stable") else f"FAILED ({ref.get('error')})"))]
     for name, (title, unit, tol_key) in OBSERVABLES.items():
-        value, allowance, detail = float("nan"), tol[tol_key], "a run did not complete"
+        value, allowance, detail, extra = float("nan"), tol[tol_key], "a run did not complete", {}
         if ok and ref.get("stable"):
             (mg, sg), (mr, sr) = gen[name], ref[name]
             se = float(np.hypot(sg, sr)) if np.isfinite(sg) and np.isfinite(sr) else float("nan")
@@ -219,6 +236,9 @@ def md_checks(gen: dict, ref: dict, thresholds: dict, method: str) -> list:
             allowance = max(tol[tol_key], z * se) if np.isfinite(se) else tol[tol_key]
             detail = (f"generated-seeded {mg:.5g} +- {sg:.2g}, training-seeded {mr:.5g} +- {sr:.2g} {unit}; "
                       f"allowance max({tol[tol_key]:g}, {z:g} x {se:.2g})")
+            if np.isfinite(se) and se > 0:  # the difference in combined standard errors, two-sided normal p
+                extra = {"z_score": float(value / se), "p_value": float(math.erfc(value / se / math.sqrt(2.0))),
+                         "statistic": "difference / combined block-averaged standard error (normal)"}
         checks.append(Check(f"md_{method}_{name}", "md", f"{method}: {title} agrees with training-seeded MD",
-                            value, allowance, "<=", unit, detail))
+                            value, allowance, "<=", unit, detail, extra=extra))
     return checks

@@ -22,7 +22,9 @@ Debye. Sections and keys (see ``SCHEMA``; shipped files document every key):
 - ``[calibration]`` encoding and voxel_nm: the voxel encoding the thresholds were calibrated for
   (``python -m validation.gate.calibrate``); the gate warns when a model's differ.
 - ``[thresholds]`` one number per check (see ``validation.gate.checks.THRESHOLD_KEYS``) and
-  ``[thresholds.md_tolerance]`` absolute agreement tolerances of the MD observables.
+  ``[thresholds.md_tolerance]`` absolute agreement tolerances of the MD observables;
+  ``[thresholds.continuous]`` the structure thresholds for boxes judged as continuous positions
+  (``map-suite validate --boxes`` without ``--voxel``).
 """
 
 from __future__ import annotations
@@ -113,6 +115,12 @@ SCHEMA = {
             lambda x: _real(x) and 0.5 < x <= 1.0, "a number in (0.5, 1]"),
         "min_log10_probability": (lambda x: _real(x) and x < 0, "a negative number"),
         "md_z": POS,
+    },
+    "thresholds.continuous": {
+        "density_rel": POS, "orphan_rate": POS, "g_OO": POS, "g_OH": POS, "g_HH": POS,
+        "oh_bond_w1_nm": POS, "hoh_angle_w1_rad": POS, "q4_kl": POS, "q6_kl": POS,
+        "tetrahedral_w1": POS, "hbonds_w1": POS, "energy_kj_mol": POS, "classifier_auc": (
+            lambda x: _real(x) and 0.5 < x <= 1.0, "a number in (0.5, 1]"),
     },
     "thresholds.md_tolerance": {"density_g_cm3": NONNEG, "oh_bond_nm": NONNEG, "hoh_angle_rad": NONNEG,
                                 "dipole_debye": NONNEG},

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -38,10 +39,13 @@ from validation.gate.boxes import (
 from validation.gate.cache import Cache, key, lock
 from validation.gate.checks import Check, verdict
 from validation.gate.classifier import classifier_test, molecule_features
+from validation.gate.error_rates import load_error_rates, mode_name
 from validation.gate.markov import markov_checks, measure_chain
 from validation.gate.md import md_checks, md_settings, run_methods, seed_box, window_seed_box
+from validation.gate.profile import SHIPPED, shipped_path
 from validation.gate.provenance import provenance
 from validation.gate.results import FORMAT, FORMAT_VERSION
+from validation.gate.significance import BOOTSTRAP_DRAWS, POOL_FACTOR, bootstrap_null, null_summary, p_value, z_score
 from validation.gate.structure import measure_structure, structure_checks, structure_values
 from validation.gate.table1 import table1
 from validation.md.run import check_md_fits
@@ -60,13 +64,7 @@ class GateSession:
         self.model = inputs.model
         self.coder = self.model.config.coder()
         self.geometry = box_geometry(self.model.config, self.profile["sampling"])
-        self.cache = Cache(cache_dir)
-        self.progress = progress
-        self.log = log or (lambda msg: None)
-        self.seed = self.profile.seed
-        self._groups = {}
-        self._timing = {}
-        self._check_fits()
+        self._init_common(cache_dir, progress, log)
         self.calibration = calibration_match(self.profile, self.coder)
         if not self.calibration["matches"]:
             self.log(f"warning: {self.calibration['note']}")
@@ -74,11 +72,24 @@ class GateSession:
         if self._given is not None and self._given.shape[1:] != self.geometry.shape:
             raise MapSuiteError(f"given boxes of shape {self._given.shape[1:]} do not match the profile's {self.geometry.shape}")
 
+    def _init_common(self, cache_dir, progress: bool, log) -> None:
+        self.cache = Cache(cache_dir)
+        self.progress = progress
+        self.log = log or (lambda msg: None)
+        self.seed = self.profile.seed
+        self._groups = {}
+        self._timing = {}
+        self._check_fits()
+
     def _check_fits(self) -> None:
         """Refuse, before any work, a run whose sampling or MD needs more memory or disk than is free."""
         p = self.profile
         boxes = p["sampling"]["n_boxes"] + p["markov"]["seeded_boxes"]
         check_fits(self.geometry.shape, p["sampling"]["batch"], boxes, self.cache.root / "sampled.npz")
+        self._check_md_fits()
+
+    def _check_md_fits(self) -> None:
+        p = self.profile
         if p["md"]["enabled"]:
             box = np.full(3, float(p["md"]["box_nm"]))
             waters = int(round(WATER_NUMBER_DENSITY * float(np.prod(box))))
@@ -132,7 +143,7 @@ class GateSession:
 
         def frames():
             if "region" not in state:
-                whole = decode_grids(getattr(self, which)(), self.coder)
+                whole = self.whole_boxes(which)
                 state["whole"], state["region"] = whole, region_frames(whole, self.geometry)
             return state
 
@@ -145,8 +156,16 @@ class GateSession:
 
         return meas, self.cache.arrays(name + "-features", features)
 
+    def whole_boxes(self, which: str):
+        """Frames (open boxes of decoded atoms) of the ensemble `which`: generated, training or heldout."""
+        return decode_grids(getattr(self, which)(), self.coder)
+
+    def structure_thresholds(self) -> dict:
+        """The thresholds the structure checks are judged by."""
+        return self.profile["thresholds"]
+
     def _structure(self) -> dict:
-        st, th = self.profile["structure"], self.profile["thresholds"]
+        st, th = self.profile["structure"], self.structure_thresholds()
         gen, fg = self.measure("generated")
         self.log("measuring training and held-out windows")
         ref, fr = self.measure("training")
@@ -158,12 +177,48 @@ class GateSession:
         values["classifier"] = _classifier_value(clf)
         control["classifier"] = _classifier_value(clf_ctrl)
         checks = structure_checks(values, th, control)
+        null = self._null(ref)
+        for c in checks:
+            if c.name == "classifier":
+                c.extra.update(p_value=_finite(clf.get("p_value")), statistic="exact binomial test of out-of-fold accuracy "
+                               f"({clf.get('correct')} of {clf.get('scored')} right)")
+            elif c.name in null:
+                c.extra.update(p_value=p_value(c.value, null[c.name]), z_score=z_score(c.value, null[c.name]),
+                               null=null_summary(null[c.name]),
+                               statistic=f"bootstrap over {len(self._pool_measurements())} held-out windows")
         return {"checks": checks, "generated": gen, "training": ref, "heldout": held,
                 "classifier": {"generated": clf, "heldout": clf_ctrl}}
 
+    def pool_boxes(self, n: int):
+        """Frames of `n` held-out windows (decoded) for the bootstrap null (validation.gate.significance)."""
+        rng = np.random.default_rng([self.seed, 37])
+        return decode_grids(window_grids(self.inp.frames, self.inp.heldout_indices, self.geometry.shape, self.coder, n,
+                                         rng), self.coder)
+
+    def _pool_measurements(self) -> list:
+        """measure_structure of each window of the bootstrap pool, one at a time, cached."""
+        st = self.profile["structure"]
+        n = POOL_FACTOR * self.profile["sampling"]["n_boxes"]
+        name = key("pool", self._ens_key("heldout"), self.coder.name if self.coder else "continuous", n, st)
+
+        def measure():
+            whole = self.pool_boxes(n)
+            region = region_frames(whole, self.geometry)
+            return [measure_structure(region.select([i]), whole.select([i]), st, self.geometry) for i in range(n)]
+
+        return self.cache.json(name, measure)
+
+    def _null(self, ref: dict) -> dict:
+        """{check: null sample} of the structure checks at this profile's sizes, cached."""
+        st, n = self.profile["structure"], self.profile["sampling"]["n_boxes"]
+        name = key("null", self._ens_key("heldout"), self._ens_key("training"),
+                   self.coder.name if self.coder else "continuous", POOL_FACTOR, BOOTSTRAP_DRAWS, st)
+        return self.cache.json(name, lambda: bootstrap_null(self._pool_measurements(), ref, st, n, BOOTSTRAP_DRAWS,
+                                                            self.seed))
+
     def _classifier(self, which: str, feats, ref_feats) -> dict:
         st = self.profile["structure"]
-        name = key("classifier", self._ens_key(which), self._ens_key("training"), st)
+        name = key("classifier-v2", self._ens_key(which), self._ens_key("training"), st)
         return self.cache.json(name, lambda: classifier_test(
             feats["x"], feats["box"], ref_feats["x"], ref_feats["box"], hidden=st["classifier_hidden"],
             epochs=st["classifier_epochs"], folds=st["classifier_folds"], max_samples=st["classifier_max_samples"],
@@ -198,8 +253,8 @@ class GateSession:
         box_nm = p["md"]["box_nm"]
         md_sections = {k: p[k] for k in ("md", "md.classical", "md.rpmd")}
         gen_dir = self.cache.dir(key("md-generated", self._gen_key(), md_sections, self.seed))
-        ref_dir = self.cache.dir(key("md-training", self.inp.reference_sha256, self.coder.voxel_nm, self.coder.name, md_sections, self.seed))
-        pos, box, rep = seed_box(self.generated()[0], self.coder, self.geometry.region_lower_nm, box_nm)
+        ref_dir = self.cache.dir(key("md-training", self.inp.reference_sha256, *self._md_seed_mode(), md_sections, self.seed))
+        pos, box, rep = self.md_seed_box(box_nm)
         self.log(f"MD from a repaired generated box ({len(pos) // 3} waters, {box_nm} nm)")
         with lock(gen_dir):  # another gate run on this cache waits, then reuses the finished runs
             gen = run_methods(pos, box, p, gen_dir, rep, self.progress)
@@ -214,7 +269,22 @@ class GateSession:
             checks += md_checks(gen[method], ref[method], thresholds, method)
         return {"checks": checks, "generated": gen, "training": ref}
 
+    def _md_seed_mode(self) -> tuple:
+        """(voxel nm, encoding name) of the training-seeded MD run's cache key."""
+        return self.coder.voxel_nm, self.coder.name
+
+    def md_seed_box(self, box_nm: float) -> tuple:
+        """(positions, box, repair report) of the MD run seeded from the judged boxes."""
+        return seed_box(self.generated()[0], self.coder, self.geometry.region_lower_nm, box_nm)
+
     # --- results ---------------------------------------------------------------------------
+    def error_rates(self) -> dict | None:
+        """The measured false-failure rate and power of this profile in this judging mode
+        (validation.gate.error_rates), for shipped profiles that were measured; else None."""
+        if self.profile.name not in SHIPPED or Path(self.profile.source) != shipped_path(self.profile.name):
+            return None
+        return load_error_rates(self.profile.name, mode_name(self.coder))
+
     def group(self, name: str) -> dict:
         """One group's checks and measurements ('structure', 'markov' or 'md'), computed once and timed."""
         if name not in self._groups:
@@ -245,6 +315,7 @@ class GateSession:
             "provenance": provenance(self.inp, command),
             "judged": "model samples" if self._given is None else "given boxes (control), not the model's samples",
             "calibration": self.calibration,
+            "error_rates": self.error_rates(),
         }
         for g in self._groups:
             out[g] = {k: v for k, v in self._groups[g].items() if k != "checks"}
@@ -263,6 +334,10 @@ def calibration_match(profile, coder) -> dict:
         f"uses {coder.name} classes at {coder.voxel_nm:g} nm; calibrate them for it with python -m validation.gate.calibrate "
         f"{profile.name} --encoding {coder.name} --voxel {coder.voxel_nm:g} and a profile that extends this one")
     return {"profile": dict(cal), "model": model, "matches": matches, "note": note}
+
+
+def _finite(x):
+    return float(x) if x is not None and np.isfinite(x) else None
 
 
 def _classifier_value(clf: dict) -> tuple:

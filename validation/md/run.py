@@ -15,8 +15,10 @@ summary.json      settings, platform, wall time, ns/day and block averages per s
 
 A checkpoint is written atomically every ``chunk_ps`` and at every stage boundary. Running
 again on the same work directory continues from it (files written after it are cut back).
-A NaN, an OpenMM error or a temperature above ``blowup_temperature_k`` ends the run with a
-MapSuiteError naming the stage and the step; the checkpoint keeps the last good state.
+A NaN, an OpenMM error, a temperature above ``blowup_temperature_k``, or at a report one of the
+rules of ``validation.md.stability`` (a temperature jump since the previous report; a molecule
+that has left its neighbours) ends the run with a MapSuiteError naming the stage and the step
+(and the molecule); the checkpoint keeps the last good state and the rules' history.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from validation.md.boxes import make_waters_whole, water_topology
 from validation.md.engine import Engine, is_finite_state, seed_for
 from validation.md.files import DcdWriter, StateLog, file_size, read_state_log, truncate_to
 from validation.md.settings import MDSettings
+from validation.md.stability import check_stability
 from validation.md.stats import block_average
 from validation.md.water_model import MASS_H, MASS_O, PARTICLES_PER_WATER, atom_indices, with_m_sites
 
@@ -237,6 +240,9 @@ class _Run:
                 reason = _unhealthy(report, s)
                 if reason:
                     self._fail(stage, step, n_steps, t_offset, reason, last_good, prog)
+                reason, prog["stability"] = self._stability(engine, report, time_ps, prog.get("stability"))
+                if reason:
+                    self._fail(stage, step, n_steps, t_offset, reason, last_good, prog)
                 self.log.append(stage, step, time_ps, report)
             if step % every["traj_ps"] == 0:
                 self._write_frame(engine, dcd, stage, step, n_steps, t_offset, last_good, prog)
@@ -280,6 +286,16 @@ class _Run:
         if not math.isfinite(report["potential_kj_mol"]) or not np.all(np.isfinite(engine.get_positions())):
             raise MapSuiteError("minimise stage failed at step 0: the energy or positions became NaN "
                                 "(overlapping molecules in the starting box?)")
+
+    def _stability(self, engine, report, time_ps, state) -> tuple:
+        """(reason or None, new state) of validation.md.stability's rules at one report; positions
+        are the centroid of the copies. The state travels in the progress dict, so a checkpoint
+        keeps it and a resumed run continues the same history."""
+        pos = engine.get_positions().mean(axis=0)
+        if not np.all(np.isfinite(pos)):
+            return "NaN in positions", state
+        return check_stability(state, time_ps, report["temperature_k"], pos, report["box_nm"], self.n,
+                               self.s.temperature_k, engine.dof)
 
     def _write_frame(self, engine, dcd, stage, step, n_steps, t_offset, last_good, prog) -> None:
         pos = engine.get_positions()

@@ -156,6 +156,8 @@ def fig_md(results: dict) -> Figure | None:
 def fig_markov(results: dict) -> Figure:
     """Mean log-probability per plane for empty and training-seeded boundaries, with the burn-in."""
     mk = results["markov"]
+    if "empty" not in mk:  # not applicable (given boxes) or skipped
+        return None
     voxel = results["geometry"]["voxel_nm"]
     fig = Figure(figsize=(7, 3.4), layout="constrained")
     ax = fig.subplots()

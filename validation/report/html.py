@@ -42,8 +42,11 @@ def _rows(results: dict) -> list:
         control = display(c["control"], c["unit"])[0] if c.get("control") is not None else ""
         ctrl_fails = c.get("control") is not None and not (
             c["control"] <= c["threshold"] if c["relation"] == "<=" else c["control"] >= c["threshold"])
+        extra = c.get("extra") or {}
+        pv, z = extra.get("p_value"), extra.get("z_score")
         rows.append(dict(c, value_text=value, threshold_text=threshold, control_text=control, unit_text=unit,
-                         control_fails=ctrl_fails))
+                         control_fails=ctrl_fails, p_text="" if pv is None else f"{pv:.3g}",
+                         z_text="" if z is None else f"{z:+.2f}", statistic=extra.get("statistic", "")))
     return rows
 
 
@@ -53,14 +56,21 @@ def markdown_table(results: dict) -> str:
     the held-out control and the verdict."""
     lines = [f"Verdict: **{results['verdict'].upper()}** ({sum(c['passed'] for c in results['checks'])} of "
              f"{len(results['checks'])} checks passed; profile {results['profile']['profile']['name']}, "
-             f"model sha256 {results['provenance']['model']['sha256'][:12]}).", "",
-             "| group | check | value | threshold | held-out control | verdict |", "|---|---|---|---|---|---|"]
+             f"{_judged_sha(results)}).", "",
+             "| group | check | value | threshold | held-out control | p-value | verdict |", "|---|---|---|---|---|---|---|"]
     for row in _rows(results):
         unit = f" {row['unit_text']}" if row["unit_text"] else ""
         control = f"{row['control_text']}{unit}" if row["control_text"] else ""
         lines.append(f"| {row['group']} | `{row['name']}` | {row['value_text']}{unit} | {row['relation']} "
-                     f"{row['threshold_text']}{unit} | {control} | {'pass' if row['passed'] else '**FAIL**'} |")
+                     f"{row['threshold_text']}{unit} | {control} | {row['p_text']} | {'pass' if row['passed'] else '**FAIL**'} |")
     return "\n".join(lines) + "\n"
+
+
+def _judged_sha(results: dict) -> str:
+    prov = results["provenance"]
+    if prov.get("model"):
+        return f"model sha256 {prov['model']['sha256'][:12]}"
+    return f"boxes sha256 {prov['boxes']['sha256'][:12]}"
 
 
 def _table1(results: dict) -> list:

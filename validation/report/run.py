@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from validation.gate.cache import default_cache_dir
+from validation.gate.given import open_session
 from validation.gate.results import write_results
-from validation.gate.session import GROUPS, GateSession
+from validation.gate.session import GROUPS
 from validation.report.html import render_report
 
 
@@ -18,7 +19,7 @@ def run_gate(inputs, out_dir, cache_dir=None, groups=GROUPS, progress: bool = Fa
              command: str | None = None) -> dict:
     """Run the chosen groups, write results.json and the report into `out_dir`; return the results."""
     out_dir = Path(out_dir)
-    session = GateSession(inputs, cache_dir or default_cache_dir(), progress, log)
+    session = open_session(inputs, cache_dir or default_cache_dir(), progress, log)
     for g in groups:
         session.group(g)
     results = session.results(command)
