@@ -1,6 +1,7 @@
 """Foreign water ensembles for the gate (validation.gate.foreign): transforms of held-out training
 frames keep what they should, tiny real OpenMM runs write rigid TIP3P / TIP4P-Ew water, the CLI refuses."""
 
+import fcntl
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,12 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert main([str(not_a_folder), "--small"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a directory" in err[0]
+
+
+def test_a_second_builder_of_one_folder_is_refused(tmp_path, capsys):
+    with open(tmp_path / ".foreign.lock", "a") as held_lock:  # as a running build holds it
+        fcntl.flock(held_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main([str(tmp_path), "--small"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another build" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".foreign.lock"]  # nothing made

@@ -2,6 +2,7 @@
 
     python -m validation.gate.calibrate PROFILE [--data FRAMES.npz] [--encoding atoms|water|continuous] [--voxel NM] [--draws 20]
     python -m validation.gate.calibrate PROFILE --error-rates [--draws 50] [--foreign DIR] [--write]
+    python -m validation.gate.calibrate --table
 
 Draws `draws` ensembles of held-out training windows (the last 20 % of the frames, as training
 splits them), each the profile's n_boxes, and measures every structure check against windows of
@@ -19,6 +20,7 @@ its threshold comes from seed 000's published model instead (see the profiles).
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -36,7 +38,13 @@ from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 from map_core.training.crops import class_frequencies, split_frames, voxelise
 from validation.gate.boxes import decode_grids, ideal_gas_grids, judging_geometry, region_frames, sample_boxes, window_ensemble
 from validation.gate.classifier import classifier_test, molecule_features
-from validation.gate.error_rates import ERROR_RATES_PATH, measure_error_rates, write_error_rates
+from validation.gate.error_rates import (
+    ERROR_RATES_PATH,
+    checks_table,
+    markdown_table,
+    measure_error_rates,
+    write_error_rates,
+)
 from validation.gate.inputs import SHIPPED_TRAINING_SET
 from validation.gate.md import md_checks, run_methods, window_seed_box
 from validation.gate.profile import load_profile
@@ -163,7 +171,8 @@ def calibrate_md(profile, data, coder: Encoding, pairs: int, workdir, log=print)
 
 def main(argv=None) -> int:
     p = OneLineParser(prog="python -m validation.gate.calibrate", description=__doc__.splitlines()[0])
-    p.add_argument("profile", help="smoke, quick, paper or a profile .toml")
+    p.add_argument("profile", nargs="?", help="smoke, quick, paper or a profile .toml")
+    p.add_argument("--table", action="store_true", help="print the recorded error rates as GATE.md's table and stop")
     p.add_argument("--data", default=str(SHIPPED_TRAINING_SET), help="training frames (default: the shipped set)")
     p.add_argument("--encoding", choices=[*ENCODINGS, "continuous"], default=None,
                    help="voxel classes (default: the shipped model's); continuous: positions without voxels, "
@@ -189,6 +198,13 @@ def main(argv=None) -> int:
 
 
 def _report(args) -> int:
+    if args.table:
+        recorded = json.loads(ERROR_RATES_PATH.read_text()) if ERROR_RATES_PATH.is_file() else {}
+        print(markdown_table(recorded))
+        print(checks_table(recorded))
+        return 0
+    if args.profile is None:
+        raise MapSuiteError("name a profile (smoke, quick, paper or a .toml file)")
     profile = load_profile(args.profile)
     shipped = shipped_encoding()
     if args.encoding == "continuous":

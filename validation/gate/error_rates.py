@@ -11,6 +11,7 @@
 
 Results go to ``validation/gate/profiles/error_rates.json`` (per profile and judging mode) with
 ``--write``; every gate run copies its profile's entry into results.json and the report's header.
+``python -m validation.gate.calibrate --table`` prints the recorded rates as GATE.md's table.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import binomtest
 
 from map_core.atoms.encoding import Encoding
 from map_core.atoms.frames import load_frames
@@ -142,7 +144,8 @@ def markdown_table(data: dict) -> str:
     for profile in ("smoke", "quick", "paper"):
         for mode, r in sorted(data.get(profile, {}).items()):
             ff = r["false_failure"]
-            cells = [f"{ff['failed']}/{ff['draws']} ({100 * ff['rate']:.0f} %)"]
+            ci = binomtest(ff["failed"], ff["draws"]).proportion_ci(0.95)  # Clopper-Pearson
+            cells = [f"{ff['failed']}/{ff['draws']} ({100 * ff['rate']:.0f} %; 95 % CI {100 * ci.low:.0f}-{100 * ci.high:.0f} %)"]
             for name in names:
                 pw = r.get("power", {}).get(name)
                 cells.append("" if pw is None else f"{pw['failed']}/{pw['draws']} ({100 * pw['rate']:.0f} %)")
@@ -150,7 +153,7 @@ def markdown_table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _checks_table(data: dict) -> str:
+def checks_table(data: dict) -> str:
     """Which checks reject each foreign ensemble (draws failing each check), per profile and mode."""
     lines = []
     for profile, modes in data.items():
@@ -160,8 +163,3 @@ def _checks_table(data: dict) -> str:
                 lines.append(f"- {profile}, {mode}, {name}: {by or 'no check fails'}")
     return "\n".join(lines) + "\n"
 
-
-if __name__ == "__main__":
-    recorded = json.loads(ERROR_RATES_PATH.read_text()) if ERROR_RATES_PATH.is_file() else {}
-    print(markdown_table(recorded))
-    print(_checks_table(recorded))

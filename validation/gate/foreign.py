@@ -27,6 +27,7 @@ checkpoint).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import openmm
+from filelock import FileLock, Timeout
 from openmm import app, unit
 
 import map_core
@@ -266,6 +268,41 @@ def _log(log, line: str) -> None:
         log(line)
 
 
+def _production(context, integrator, massive, n_frames: int, stride_steps: int, log, label: str, t0: float):
+    """Run `n_frames` x `stride_steps` steps; return (positions (F, 3 n, 3) nm, boxes (F, 3) nm)."""
+    n_waters = int(massive.sum()) // 3
+    xyz, boxes = [], []
+    for f in range(n_frames):
+        integrator.step(stride_steps)
+        pos, box = _snapshot(context, massive)
+        xyz.append(pos)
+        boxes.append(box)
+        if (f + 1) % max(1, n_frames // 10) == 0 or f + 1 == n_frames:
+            _log(log, f"{label}: frame {f + 1}/{n_frames}, density {_density(n_waters, box):.4f} g/cm3, "
+                      f"{time.time() - t0:.0f} s")
+    return np.stack(xyz), np.stack(boxes)
+
+
+def _rigid_meta(model: str, seed: int, start: Frames, boxes, equil_density: list, steps: dict, **fields) -> dict:
+    """Meta of an `openmm_water` frames file; boxes (F, 3) nm of its frames."""
+    n_waters = fields["n_waters"]
+    density = [_density(n_waters, b) for b in boxes]
+    return dict(
+        foreign=model, ensemble="NPT (frames keep sampling NPT; each frame has its own box)",
+        method="classical", water_model=FORCE_FIELDS[model][1],
+        force_field=f"OpenMM built-in {FORCE_FIELDS[model][0]}", rigid=True,
+        temperature=TEMPERATURE_K, pressure_bar=PRESSURE_BAR, openmm_version=openmm.__version__, seed=int(seed),
+        source=f"validation.gate.foreign.openmm_water (OpenMM {openmm.__version__}, CPU)",
+        start="first frame of " + str(start.meta.get("source", "the start frames")),
+        timestep_fs=RIGID_TIMESTEP_FS, friction_per_ps=FRICTION_PER_PS, barostat_interval=BAROSTAT_INTERVAL,
+        constraints=f"rigid water (SETTLE), tolerance {CONSTRAINT_TOLERANCE:g}", nonbonded="PME",
+        steps=dict(steps, minimise_max_iterations=MINIMISE_ITERATIONS),
+        density_g_cm3=float(np.mean(density)), density_sd_g_cm3=float(np.std(density)),
+        equilibration_density_g_cm3=float(np.mean(equil_density[len(equil_density) // 2:])) if equil_density else None,
+        wrapping=WRAPPING, units="nm", **fields,
+    )
+
+
 def openmm_water(model: str, n_frames: int, stride_ps: float, equilibrate_ps: float, seed: int, start: Frames,
                  threads: int | None = None, log=None) -> Frames:
     """Rigid water of OpenMM's built-in `model` ('tip3p' or 'tip4pew') at 300 K and 1 bar.
@@ -273,7 +310,9 @@ def openmm_water(model: str, n_frames: int, stride_ps: float, equilibrate_ps: fl
     Starts from the O, H, H positions of the first frame of `start` (made whole; constraints
     applied, then a short energy minimisation), runs `equilibrate_ps` of NPT (Langevin middle
     integrator, 1/ps, 2 fs steps, Monte Carlo barostat every 25 steps, PME) and keeps NPT
-    running for `n_frames` frames, one every `stride_ps`. CPU platform; seeds derived from `seed`.
+    running for `n_frames` frames, one every `stride_ps`. CPU platform; every random-number seed
+    derives from `seed`, but OpenMM's CPU platform is not bitwise reproducible from run to run
+    (TIP4P-Ew even on one thread), so a rerun gives an equivalent, not an identical, trajectory.
     Returns Frames of the massive atoms only (TIP4P-Ew's M sites dropped), each frame with its
     own box (F, 3) nm, wrapped per atom into [0, L); meta records force field, temperature,
     OpenMM version, steps and density.
@@ -286,7 +325,6 @@ def openmm_water(model: str, n_frames: int, stride_ps: float, equilibrate_ps: fl
     equilibrate_steps = _steps(equilibrate_ps, "equilibration")
     t0 = time.time()
     positions, box = _first_frame_waters(start)
-    n_waters = len(positions) // 3
     system, topology, quantity = _rigid_system(model, positions, box)
     massive = np.array([atom.element is not None for atom in topology.atoms()])
     context, integrator = _context(system, seed, threads)
@@ -295,37 +333,14 @@ def openmm_water(model: str, n_frames: int, stride_ps: float, equilibrate_ps: fl
     context.applyConstraints(CONSTRAINT_TOLERANCE)
     openmm.LocalEnergyMinimizer.minimize(context, MINIMISE_TOLERANCE, MINIMISE_ITERATIONS)
     context.setVelocitiesToTemperature(TEMPERATURE_K * unit.kelvin, seed_for(seed, 3))
-    equil = _equilibrate(context, integrator, equilibrate_steps, n_waters, log, model)
-    xyz, boxes = [], []
-    for f in range(n_frames):
-        integrator.step(stride_steps)
-        pos, b = _snapshot(context, massive)
-        xyz.append(pos)
-        boxes.append(b)
-        if (f + 1) % max(1, n_frames // 10) == 0 or f + 1 == n_frames:
-            _log(log, f"{model}: frame {f + 1}/{n_frames}, density {_density(n_waters, b):.4f} g/cm3, "
-                      f"{time.time() - t0:.0f} s")
-    density = [_density(n_waters, b) for b in boxes]
-    meta = dict(
-        foreign=model, ensemble="NPT (frames keep sampling NPT; each frame has its own box)",
-        method="classical", water_model=FORCE_FIELDS[model][1],
-        force_field=f"OpenMM built-in {FORCE_FIELDS[model][0]}", rigid=True,
-        temperature=TEMPERATURE_K, pressure_bar=PRESSURE_BAR, openmm_version=openmm.__version__,
-        platform=context.getPlatform().getName(), seed=int(seed),
-        source=f"validation.gate.foreign.openmm_water (OpenMM {openmm.__version__}, CPU)",
-        start="first frame of " + str(start.meta.get("source", "the start frames")),
-        n_waters=n_waters, n_frames=n_frames, stride_ps=float(stride_ps), equilibrate_ps=float(equilibrate_ps),
-        timestep_fs=RIGID_TIMESTEP_FS, friction_per_ps=FRICTION_PER_PS, barostat_interval=BAROSTAT_INTERVAL,
-        constraints="rigid water (SETTLE), tolerance 1e-7", cutoff_nm=default_cutoff(box), nonbonded="PME",
-        steps=dict(minimise_max_iterations=MINIMISE_ITERATIONS, equilibrate=equilibrate_steps,
-                   stride=stride_steps, production=stride_steps * n_frames),
-        density_g_cm3=float(np.mean(density)), density_sd_g_cm3=float(np.std(density)),
-        equilibration_density_g_cm3=float(np.mean(equil[len(equil) // 2:])) if equil else None,
-        virtual_sites="dropped" if not massive.all() else "none", wrapping=WRAPPING, units="nm",
-        wall_s=round(time.time() - t0, 1),
-    )
-    del context, integrator
-    return positions_to_frames(np.stack(xyz), np.stack(boxes), meta, wrap=True)
+    equil = _equilibrate(context, integrator, equilibrate_steps, len(positions) // 3, log, model)
+    xyz, boxes = _production(context, integrator, massive, n_frames, stride_steps, log, model, t0)
+    steps = dict(equilibrate=equilibrate_steps, stride=stride_steps, production=stride_steps * n_frames)
+    meta = _rigid_meta(model, seed, start, boxes, equil, steps, n_waters=len(positions) // 3, n_frames=n_frames,
+                       stride_ps=float(stride_ps), equilibrate_ps=float(equilibrate_ps), cutoff_nm=default_cutoff(box),
+                       platform=context.getPlatform().getName(),
+                       virtual_sites="dropped" if not massive.all() else "none", wall_s=round(time.time() - t0, 1))
+    return positions_to_frames(xyz, boxes, meta, wrap=True)
 
 
 # --- q-TIP4P/F at another temperature through `map-suite simulate` ----------------------------
@@ -412,6 +427,21 @@ def make_ensemble(name: str, size: Size, workdir: Path, threads: int | None = No
     raise MapSuiteError(f"no foreign ensemble {name!r} (known: {', '.join(NAMES)})")
 
 
+@contextlib.contextmanager
+def _only_builder(out_dir: Path):
+    """Hold an exclusive lock on ``out_dir/.foreign.lock`` (released when the process ends, even by
+    kill -9); MapSuiteError if another build already writes into `out_dir`."""
+    lock = FileLock(out_dir / ".foreign.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise MapSuiteError("another build of the foreign ensembles is writing here", out_dir) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def build_all(out_dir, size: str = "full", log=print, threads: int | None = None) -> dict:
     """Write the five foreign ensembles (NAMES, as ``<name>.npz``) into `out_dir`; return name -> path.
 
@@ -424,21 +454,22 @@ def build_all(out_dir, size: str = "full", log=print, threads: int | None = None
         raise MapSuiteError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
     out_dir = _check_out_dir(out_dir)
     paths = {}
-    for name in NAMES:
-        path = out_dir / f"{name}.npz"
-        paths[name] = path
-        if _finished(path, _expected_meta(name, size)):
-            _log(log, f"foreign: {name}: kept {path}")
-            continue
-        _log(log, f"foreign: {name}: making ({size})")
-        t0 = time.time()
-        workdir = out_dir / f"{name}.{size}.eq{SIZES[size].md_recipe(name)[2]:g}ps.partial"
-        frames = make_ensemble(name, SIZES[size], workdir, threads, log)
-        frames.meta.update(foreign_size=size, foreign=name, build_wall_s=round(time.time() - t0, 1))
-        save_frames(path, frames)
-        _log(log, f"foreign: {name}: wrote {path}: {len(frames)} frames, density "
-                  f"{frames.meta['density_g_cm3']:.4f} g/cm3, {time.time() - t0:.1f} s this session"
-                  + (f", MD {frames.meta['wall_s']:.1f} s" if "wall_s" in frames.meta else ""))
+    with _only_builder(out_dir):
+        for name in NAMES:
+            path = out_dir / f"{name}.npz"
+            paths[name] = path
+            if _finished(path, _expected_meta(name, size)):
+                _log(log, f"foreign: {name}: kept {path}")
+                continue
+            _log(log, f"foreign: {name}: making ({size})")
+            t0 = time.time()
+            workdir = out_dir / f"{name}.{size}.eq{SIZES[size].md_recipe(name)[2]:g}ps.partial"
+            frames = make_ensemble(name, SIZES[size], workdir, threads, log)
+            frames.meta.update(foreign_size=size, foreign=name, build_wall_s=round(time.time() - t0, 1))
+            save_frames(path, frames)
+            _log(log, f"foreign: {name}: wrote {path}: {len(frames)} frames, density "
+                      f"{frames.meta['density_g_cm3']:.4f} g/cm3, {time.time() - t0:.1f} s this session"
+                      + (f", MD {frames.meta['wall_s']:.1f} s" if "wall_s" in frames.meta else ""))
     return paths
 
 
