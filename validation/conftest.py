@@ -19,8 +19,7 @@ import pytest
 from map_core.errors import MapSuiteError
 from validation.gate.cache import default_cache_dir
 from validation.gate.expected import load_expected_failures
-from validation.gate.given import open_session, resolve_box_inputs
-from validation.gate.inputs import resolve_inputs
+from validation.gate.given import open_session, resolve_gate_inputs
 from validation.gate.results import write_results
 from validation.report.html import render_report
 
@@ -52,13 +51,8 @@ def pytest_configure(config):
 
     opt = config.option
     try:
-        if opt.boxes is not None:
-            if opt.model is not None:
-                raise MapSuiteError("give --model or --boxes, not both")
-            inputs = resolve_box_inputs(opt.boxes, opt.profile, opt.reference, opt.gate_seed, opt.voxel, opt.encoding,
-                                        [c.strip() for c in opt.classes.split(",")], opt.top)
-        else:
-            inputs = resolve_inputs(opt.model, opt.profile, opt.reference, opt.gate_seed)
+        inputs = resolve_gate_inputs(opt.model, opt.boxes, opt.profile, opt.reference, opt.gate_seed, opt.voxel,
+                                     opt.encoding, opt.classes, opt.top)
         expected = load_expected_failures(opt.expected_failures, inputs.profile.name) if opt.expected_failures else {}
     except MapSuiteError as exc:
         raise pytest.UsageError(f"map-suite gate: {exc}") from None

@@ -13,8 +13,7 @@ import time
 from map_core.arguments import POSITIVE, SEED
 from map_core.atoms.encoding import ENCODINGS
 from map_core.errors import MapSuiteError
-from validation.gate.given import resolve_box_inputs
-from validation.gate.inputs import resolve_inputs
+from validation.gate.given import resolve_gate_inputs
 from validation.gate.session import GROUPS
 from validation.md.imports import SEED_CLASSES
 from validation.report.run import run_gate
@@ -48,16 +47,8 @@ def run(args) -> int:
     unknown = [g for g in groups if g not in GROUPS]
     if unknown or not groups:
         raise MapSuiteError(f"--groups must name some of {', '.join(GROUPS)}, got {args.groups!r}")
-    if args.boxes is not None:
-        if args.model is not None:
-            raise MapSuiteError("give --model or --boxes, not both")
-        inputs = resolve_box_inputs(args.boxes, args.profile, args.reference, args.seed, args.voxel, args.encoding,
-                                    [c.strip() for c in args.classes.split(",")], args.top)
-    else:
-        for flag in ("voxel", "encoding", "top"):
-            if getattr(args, flag) is not None:
-                raise MapSuiteError(f"--{flag} belongs to --boxes")
-        inputs = resolve_inputs(args.model, args.profile, args.reference, args.seed)
+    inputs = resolve_gate_inputs(args.model, args.boxes, args.profile, args.reference, args.seed, args.voxel,
+                                 args.encoding, args.classes, args.top)
     t0 = time.time()
 
     def log(msg):

@@ -36,7 +36,7 @@ from map_core.files import sha256_file
 from map_core.training.crops import split_frames
 from validation.gate.boxes import is_periodic, judging_geometry, window_ensemble
 from validation.gate.cache import key
-from validation.gate.inputs import SHIPPED_TRAINING_SET
+from validation.gate.inputs import SHIPPED_TRAINING_SET, resolve_inputs
 from validation.gate.md import WINDOW_MARGIN_NM, window_seed_box
 from validation.gate.profile import load_profile
 from validation.gate.session import GateSession, calibration_match
@@ -207,3 +207,18 @@ def open_session(inputs, cache_dir, progress: bool = False, log=None) -> GateSes
     if isinstance(inputs, BoxInputs):
         return BoxesSession(inputs, cache_dir, progress, log)
     return GateSession(inputs, cache_dir, progress, log)
+
+
+def resolve_gate_inputs(model=None, boxes=None, profile="quick", reference=None, seed=None, voxel=None, encoding=None,
+                        classes="empty,H,O", top=None):
+    """GateInputs of a model, or BoxInputs of given boxes (`boxes`), for the CLI and the pytest gate;
+    classes: comma-separated class order of .npy grids. Options of the other kind are refused."""
+    if boxes is None:
+        for flag, value in (("voxel", voxel), ("encoding", encoding), ("top", top)):
+            if value is not None:
+                raise MapSuiteError(f"--{flag} belongs to --boxes")
+        return resolve_inputs(model, profile, reference, seed)
+    if model is not None:
+        raise MapSuiteError("give --model or --boxes, not both")
+    return resolve_box_inputs(boxes, profile, reference, seed, voxel, encoding,
+                              [c.strip() for c in classes.split(",")], top)
