@@ -36,10 +36,10 @@ from map_core.model.checkpoint import load_checkpoint
 from map_core.model.default import default_model_path
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 from map_core.training.crops import class_frequencies, split_frames, voxelise
-from validation.gate.boxes import decode_grids, ideal_gas_grids, judging_geometry, region_frames, sample_boxes, window_ensemble
-from validation.gate.classifier import classifier_test, molecule_features
+from validation.gate.boxes import decode_grids, ideal_gas_grids, sample_boxes
 from validation.gate.error_rates import (
     ERROR_RATES_PATH,
+    Judge,
     checks_table,
     markdown_table,
     measure_error_rates,
@@ -48,7 +48,7 @@ from validation.gate.error_rates import (
 from validation.gate.inputs import SHIPPED_TRAINING_SET
 from validation.gate.md import md_checks, run_methods, window_seed_box
 from validation.gate.profile import load_profile
-from validation.gate.structure import TITLES, measure_structure, structure_values
+from validation.gate.structure import TITLES
 
 RULE_FACTOR = 1.5
 
@@ -84,14 +84,6 @@ def marginal_model(config, freq, random_weights: bool, seed: int = 0):
     return model.eval()
 
 
-def _values(gen, ref, structure, seed=0) -> dict:
-    out = {k: v[0] for k, v in structure_values(gen[0], ref[0], structure).items()}
-    clf = classifier_test(*gen[1], *ref[1], hidden=structure["classifier_hidden"], epochs=structure["classifier_epochs"],
-                          folds=structure["classifier_folds"], max_samples=structure["classifier_max_samples"], seed=seed)
-    out["classifier"] = clf["auc"]
-    return out
-
-
 def control_config(coder: Encoding, **arch) -> ModelConfig:
     """ModelConfig of a small model (`arch`: layers, filters, ...) with the classes of `coder`."""
     return ModelConfig(voxel_nm=coder.voxel_nm, encoding=coder.name, n_classes=coder.n_classes, **arch)
@@ -111,21 +103,12 @@ def calibrate(profile, data, coder: Encoding | None, draws: int = 20, controls: 
     Draw d uses held-out windows seeded 1000 + d, d from `first_draw`."""
     frames = load_frames(data)
     train, held = split_frames(len(frames), 0.2)
-    cal = profile["calibration"]
-    geo = judging_geometry(coder.voxel_nm if coder else cal["voxel_nm"], coder.name if coder else cal["encoding"],
-                           profile["sampling"])
-    st, n = profile["structure"], profile["sampling"]["n_boxes"]
-
-    def ensemble(whole):
-        region = region_frames(whole, geo)
-        return measure_structure(region, whole, st, geo), molecule_features(region)
-
+    judge = Judge(profile, frames, train, coder)
+    geo, n = judge.geo, profile["sampling"]["n_boxes"]
     log(f"geometry {geo.as_dict()}")
-    ref = ensemble(window_ensemble(frames, train, geo, coder, profile["reference"]["windows"], np.random.default_rng(11)))
     heldout = {}
     for d in range(first_draw, first_draw + draws):
-        v = _values(ensemble(window_ensemble(frames, held, geo, coder, n, np.random.default_rng(1000 + d))), ref, st)
-        for k, x in v.items():
+        for k, x in judge.values(frames, held, 1000 + d).items():
             heldout.setdefault(k, []).append(x)
     out = {"geometry": geo.as_dict(), "heldout": heldout, "controls": {}}
     if not controls or coder is None:
@@ -140,7 +123,7 @@ def calibrate(profile, data, coder: Encoding | None, draws: int = 20, controls: 
         model = marginal_model(small, freq, random_weights, seed=3)
         boxes[label] = sample_boxes(model, geo.shape, 2, temperature, 0, "empty", 2)
     for label, g in boxes.items():
-        out["controls"][label] = _values(ensemble(decode_grids(g, coder)), ref, st)
+        out["controls"][label] = judge.judged(judge.measure(decode_grids(g, coder)))
     return out
 
 

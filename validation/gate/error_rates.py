@@ -68,18 +68,24 @@ class Judge:
         self.geo = judging_geometry(coder.voxel_nm if coder else cal["voxel_nm"], coder.name if coder else cal["encoding"],
                                     profile["sampling"])
         self.thresholds = judging_thresholds(profile, coder)
-        self.ref = self._measure(window_ensemble(frames, train_indices, self.geo, coder, profile["reference"]["windows"],
-                                                 np.random.default_rng(11)))
+        self.ref = self.measure(window_ensemble(frames, train_indices, self.geo, coder, profile["reference"]["windows"],
+                                                np.random.default_rng(11)))
 
-    def _measure(self, whole) -> tuple:
+    def measure(self, whole) -> tuple:
+        """(structure measurement, classifier features) of whole boxes (Frames, open) of this geometry."""
         st = self.profile["structure"]
         region = region_frames(whole, self.geo)
         return measure_structure(region, whole, st, self.geo), molecule_features(region)
 
     def values(self, frames, indices, seed: int) -> dict:
         """check -> value of one draw of windows of `frames` (at `indices`), windows seeded `seed`."""
-        st, n = self.profile["structure"], self.profile["sampling"]["n_boxes"]
-        gen = self._measure(window_ensemble(frames, indices, self.geo, self.coder, n, np.random.default_rng(seed)))
+        n = self.profile["sampling"]["n_boxes"]
+        return self.judged(self.measure(window_ensemble(frames, indices, self.geo, self.coder, n,
+                                                        np.random.default_rng(seed))))
+
+    def judged(self, gen: tuple) -> dict:
+        """check -> value of a `measure` result against the training windows."""
+        st = self.profile["structure"]
         out = {k: v[0] for k, v in structure_values(gen[0], self.ref[0], st).items()}
         out["classifier"] = classifier_test(*gen[1], *self.ref[1], hidden=st["classifier_hidden"],
                                             epochs=st["classifier_epochs"], folds=st["classifier_folds"],

@@ -36,7 +36,8 @@ from map_core.files import sha256_file
 from map_core.training.crops import split_frames
 from validation.gate.boxes import is_periodic, judging_geometry, window_ensemble
 from validation.gate.cache import key
-from validation.gate.inputs import SHIPPED_TRAINING_SET, resolve_inputs
+from validation.gate.error_rates import mode_name
+from validation.gate.inputs import SHIPPED_TRAINING_SET, check_water, resolve_inputs
 from validation.gate.md import WINDOW_MARGIN_NM, window_seed_box
 from validation.gate.profile import load_profile
 from validation.gate.session import GateSession, calibration_match
@@ -93,9 +94,7 @@ def resolve_box_inputs(boxes, profile="quick", reference=None, seed=None, voxel=
     if not ref_path.is_file():
         raise MapSuiteError("no such reference frames file", ref_path)
     frames = load_frames(ref_path)
-    elements = set(np.unique(np.concatenate(frames.elements)))
-    if not elements <= {"O", "H"}:
-        raise MapSuiteError(f"reference frames hold {sorted(elements - {'O', 'H'})}; the gate compares water (O, H)", ref_path)
+    check_water(frames, ref_path)
     if not is_periodic(frames):
         raise MapSuiteError("the reference must be periodic frames (MD), not open boxes", ref_path)
     geo = judging_geometry(coder.voxel_nm if coder else prof["calibration"]["voxel_nm"], encoding, prof["sampling"])
@@ -143,17 +142,14 @@ class BoxesSession(GateSession):
     def _check_fits(self) -> None:
         self._check_md_fits()
 
-    def _mode(self) -> list:
-        return ["continuous"] if self.coder is None else [self.coder.name, self.coder.voxel_nm]
-
     def _gen_key(self) -> str:
-        return key("given-boxes", self.inp.boxes_sha256, self._mode(), self.geometry.as_dict(),
+        return key("given-boxes", self.inp.boxes_sha256, mode_name(self.coder), self.geometry.as_dict(),
                    self.profile["sampling"]["n_boxes"], self.seed)
 
     def _ens_key(self, which: str) -> str:
         if which == "generated":
             return self._gen_key()
-        return key(which, self.inp.reference_sha256, self.geometry.as_dict(), self._mode(), self.profile["reference"],
+        return key(which, self.inp.reference_sha256, self.geometry.as_dict(), mode_name(self.coder), self.profile["reference"],
                    self.profile["sampling"]["n_boxes"], self.seed)
 
     def whole_boxes(self, which: str):
@@ -165,10 +161,6 @@ class BoxesSession(GateSession):
             idx = self.inp.train_indices if which == "training" else self.inp.heldout_indices
             n = self.profile["reference"]["windows"] if which == "training" else self.profile["sampling"]["n_boxes"]
         return window_ensemble(frames, idx, self.geometry, self.coder, n, np.random.default_rng([self.seed, tag]))
-
-    def pool_boxes(self, n: int):
-        rng = np.random.default_rng([self.seed, 37])
-        return window_ensemble(self.inp.frames, self.inp.heldout_indices, self.geometry, self.coder, n, rng)
 
     def generated(self):
         raise MapSuiteError("given boxes are judged as windows of atoms, not as voxel grids")
@@ -182,7 +174,7 @@ class BoxesSession(GateSession):
         return {"checks": [], "skipped": "not applicable: the Markov-chain checks need the model that made the boxes"}
 
     def _md_seed_mode(self) -> tuple:
-        return tuple(self._mode())
+        return (mode_name(self.coder),)
 
     def md_seed_box(self, box_nm: float) -> tuple:
         _, seeded = window_seed_box(self.inp.boxes, range(len(self.inp.boxes)), box_nm, self.coder,

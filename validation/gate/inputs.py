@@ -59,9 +59,7 @@ def resolve_inputs(model=None, profile="quick", reference=None, seed=None) -> Ga
     voxel = net.config.voxel_nm
     if "voxel_nm" in frames.meta:
         check_voxel_size(voxel, float(frames.meta["voxel_nm"]), ref_path)
-    elements = set(np.unique(np.concatenate(frames.elements)))
-    if not elements <= {"O", "H"}:
-        raise MapSuiteError(f"reference frames hold {sorted(elements - {'O', 'H'})}; the gate compares water (O, H)", ref_path)
+    check_water(frames, ref_path)
     if np.any(frames.box.min(axis=1) < 4 * voxel):
         raise MapSuiteError(f"reference boxes are smaller than 4 voxels of {voxel} nm", ref_path)
     voxelise(frames, net.config.coder(), ref_path)  # refuses frames whose atoms collide at the model's voxel
@@ -70,6 +68,13 @@ def resolve_inputs(model=None, profile="quick", reference=None, seed=None) -> Ga
     return GateInputs(model_path=model_path, model_sha256=sha256_file(model_path), model=net, payload=payload,
                       profile=prof, reference_path=ref_path, reference_sha256=sha256_file(ref_path),
                       reference_source=source, frames=frames, train_indices=train_idx, heldout_indices=held_idx)
+
+
+def check_water(frames, path) -> None:
+    """Refuse reference frames holding atoms other than water's O and H (one MapSuiteError line)."""
+    elements = set(np.unique(np.concatenate(frames.elements)))
+    if not elements <= {"O", "H"}:
+        raise MapSuiteError(f"reference frames hold {sorted(elements - {'O', 'H'})}; the gate compares water (O, H)", path)
 
 
 def _find_reference(reference, payload, model_path: Path) -> tuple:

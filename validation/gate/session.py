@@ -34,6 +34,7 @@ from validation.gate.boxes import (
     decode_grids,
     region_frames,
     sample_boxes,
+    window_ensemble,
     window_grids,
 )
 from validation.gate.cache import Cache, key, lock
@@ -192,14 +193,13 @@ class GateSession:
     def pool_boxes(self, n: int):
         """Frames of `n` held-out windows (decoded) for the bootstrap null (validation.gate.significance)."""
         rng = np.random.default_rng([self.seed, 37])
-        return decode_grids(window_grids(self.inp.frames, self.inp.heldout_indices, self.geometry.shape, self.coder, n,
-                                         rng), self.coder)
+        return window_ensemble(self.inp.frames, self.inp.heldout_indices, self.geometry, self.coder, n, rng)
 
     def _pool_measurements(self) -> list:
         """measure_structure of each window of the bootstrap pool, one at a time, cached."""
         st = self.profile["structure"]
         n = POOL_FACTOR * self.profile["sampling"]["n_boxes"]
-        name = key("pool", self._ens_key("heldout"), self.coder.name if self.coder else "continuous", n, st)
+        name = key("pool", self._ens_key("heldout"), n, st)
 
         def measure():
             whole = self.pool_boxes(n)
@@ -211,8 +211,7 @@ class GateSession:
     def _null(self, ref: dict) -> dict:
         """{check: null sample} of the structure checks at this profile's sizes, cached."""
         st, n = self.profile["structure"], self.profile["sampling"]["n_boxes"]
-        name = key("null", self._ens_key("heldout"), self._ens_key("training"),
-                   self.coder.name if self.coder else "continuous", POOL_FACTOR, BOOTSTRAP_DRAWS, st)
+        name = key("null", self._ens_key("heldout"), self._ens_key("training"), POOL_FACTOR, BOOTSTRAP_DRAWS, st)
         return self.cache.json(name, lambda: bootstrap_null(self._pool_measurements(), ref, st, n, BOOTSTRAP_DRAWS,
                                                             self.seed))
 
