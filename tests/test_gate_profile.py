@@ -60,6 +60,8 @@ BAD = [
     ('[profile]\nname = "x"\ndescription = ""\nseed = 0\n', "missing section \\[sampling\\]"),
     ('extends = "smoke"\n[thresholds]\nclassifier_auc = 0.4\n', "classifier_auc = 0.4 must be a number in \\(0.5, 1\\]"),
     ('extends = "smoke"\n[calibration]\nencoding = "beads"\n', "encoding = 'beads' must be 'atoms' or 'water'"),
+    ('extends = "smoke"\n[md.rpmd]\nstart = "repaired"\n', "npt_ps = 0 needs start = 'classical'"),
+    ('extends = "smoke"\n[md.rpmd]\nnpt_ps = -1.0\n', "npt_ps = -1.0 must be"),
 ]
 
 

@@ -18,7 +18,9 @@ Debye. Sections and keys (see ``SCHEMA``; shipped files document every key):
 - ``[markov]`` seeded_boxes, alpha (two-sample test level), rel_tol.
 - ``[md]`` enabled, box_nm, timestep_fs, traj_ps, report_ps; ``[md.classical]`` npt_ps,
   nvt_ps, intra_substeps; ``[md.rpmd]`` enabled, beads, npt_ps, nvt_ps, contract_reciprocal,
-  start ('repaired' box or end of the 'classical' run).
+  start ('repaired' box or end of the 'classical' run). RPMD that starts from the classical run may
+  skip NPT (npt_ps = 0): it then runs NVT at the classical run's mean volume and its density is not
+  judged (``validation.gate.md.md_checks``).
 - ``[calibration]`` encoding and voxel_nm: the voxel encoding the thresholds were calibrated for
   (``python -m validation.gate.calibrate``); the gate warns when a model's differ.
 - ``[thresholds]`` one number per check (see ``validation.gate.checks.THRESHOLD_KEYS``) and
@@ -105,7 +107,7 @@ SCHEMA = {
     "md": {"enabled": BOOL, "box_nm": POS, "timestep_fs": POS, "traj_ps": POS, "report_ps": POS,
            "min_waters": _ints(2)},
     "md.classical": {"npt_ps": POS, "nvt_ps": POS, "intra_substeps": _ints(1)},
-    "md.rpmd": {"enabled": BOOL, "beads": _ints(1), "npt_ps": POS, "nvt_ps": POS, "contract_reciprocal": BOOL,
+    "md.rpmd": {"enabled": BOOL, "beads": _ints(1), "npt_ps": NONNEG, "nvt_ps": POS, "contract_reciprocal": BOOL,
                 "start": (_choice("repaired", "classical"), "'repaired' or 'classical'")},
     "calibration": {"encoding": (_choice("atoms", "water"), "'atoms' or 'water'"), "voxel_nm": POS},
     "thresholds": {
@@ -256,5 +258,9 @@ def _check(data: dict, path) -> None:
     for name in ("traj_ps", "report_ps"):
         if md[name] * 1000.0 < md["timestep_fs"]:
             raise MapSuiteError(f"[md] {name} = {md[name]} ps is shorter than one {md['timestep_fs']} fs step", path)
+    rp = data["md.rpmd"]
+    if rp["npt_ps"] == 0 and rp["start"] != "classical":
+        raise MapSuiteError("[md.rpmd] npt_ps = 0 needs start = 'classical' (a repaired box must relax its volume "
+                            "in NPT)", path)
     if s["batch"] > s["n_boxes"]:
         raise MapSuiteError(f"[sampling] batch = {s['batch']} exceeds n_boxes = {s['n_boxes']}", path)

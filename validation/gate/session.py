@@ -42,7 +42,7 @@ from validation.gate.checks import Check, verdict
 from validation.gate.classifier import classifier_test, molecule_features
 from validation.gate.error_rates import load_error_rates, mode_name
 from validation.gate.markov import markov_checks, measure_chain
-from validation.gate.md import md_checks, md_settings, run_methods, seed_box, window_seed_box
+from validation.gate.md import density_not_judged, md_checks, md_settings, run_methods, seed_box, window_seed_box
 from validation.gate.profile import SHIPPED, shipped_path
 from validation.gate.provenance import provenance
 from validation.gate.results import FORMAT, FORMAT_VERSION
@@ -263,10 +263,11 @@ class GateSession:
         with lock(ref_dir):
             ref = run_methods(pos_r, box_r, p, ref_dir, rep_r, self.progress)
         thresholds = {**p["thresholds"], "md_tolerance": p["thresholds.md_tolerance"]}
+        not_judged = density_not_judged(p)
         checks = []
         for method in gen:
-            checks += md_checks(gen[method], ref[method], thresholds, method)
-        return {"checks": checks, "generated": gen, "training": ref}
+            checks += md_checks(gen[method], ref[method], thresholds, method, f"md_{method}_density" not in not_judged)
+        return {"checks": checks, "generated": gen, "training": ref, "not_judged": not_judged}
 
     def _md_seed_mode(self) -> tuple:
         """(voxel nm, encoding name) of the training-seeded MD run's cache key."""
