@@ -3,7 +3,7 @@
 - map_core imports nothing from validation;
 - inside map_core: atoms <- model <- {training, sampling}; training and sampling do not import
   each other (``map_core.errors``, ``map_core.files`` and ``map_core.arguments`` serve every layer);
-- inside validation: md <- observables <- gate <- report <- cli; theory imports only map_core;
+- inside validation: md <- observables <- gate <- motif <- report <- cli; theory imports only map_core;
 - no import circles among the project's modules;
 - project modules are imported at the top of a file; a function may import only a heavy optional
   third-party package (``LOCAL_OK``).
@@ -34,10 +34,12 @@ ALLOWED = {  # layer -> layers it may import (its own included)
     "validation.md": _VAL_BASE | {"validation.md"},
     "validation.observables": _VAL_BASE | {"validation.md", "validation.observables"},
     "validation.gate": _VAL_BASE | {"validation.md", "validation.observables", "validation.gate"},
-    "validation.report": _VAL_BASE | {"validation.md", "validation.observables", "validation.gate", "validation.report"},
+    "validation.motif": _VAL_BASE | {"validation.observables", "validation.gate", "validation.motif"},
+    "validation.report": _VAL_BASE | {"validation.md", "validation.observables", "validation.gate", "validation.motif",
+                                      "validation.report"},
     "validation.theory": _VAL_BASE | {"validation.theory"},
     "validation.cli": _VAL_BASE | {"validation.md", "validation.observables", "validation.gate", "validation.report",
-                                   "validation.theory", "validation.cli"},
+                                   "validation.theory", "validation.motif", "validation.cli"},
 }
 ALLOWED["validation"] = set(ALLOWED) | {"validation"}  # the pytest face (conftest, test_gate_*) may use anything
 

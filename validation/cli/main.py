@@ -11,7 +11,7 @@ import sys
 
 from map_core.arguments import OneLineParser
 from map_core.errors import MapSuiteError
-from validation.cli import evaluate, export, generate, report, simulate, toy, train, validate
+from validation.cli import evaluate, export, generate, motif, report, simulate, toy, train, validate
 
 COMMANDS = {
     "simulate": (simulate, "run OpenMM q-TIP4P/F water (classical or RPMD) and write a frames file"),
@@ -21,6 +21,7 @@ COMMANDS = {
     "validate": (validate, "run the release gate on a model and write its HTML report; exit code = verdict"),
     "report": (report, "re-render a gate report from its results.json without recomputing"),
     "export": (export, "write generated boxes or MD frames as PDB, DCD, XTC, GRO, extended XYZ or a LAMMPS dump"),
+    "motif": (motif, "scan the training data for rare low-density motifs and generate water around one (seed 000, Fig. 4-5)"),
     "toy": (toy, "make data, models and figures for the Markov-chain toy systems of seed 001"),
 }
 

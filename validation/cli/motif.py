@@ -1,0 +1,122 @@
+"""`map-suite motif scan|generate`: rare low-density motifs of the training data, and water generated
+around one of them (seed 000, Results 2)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from map_core.arguments import FRACTION, POSITIVE, SEED, count
+from map_core.atoms.frames import load_frames
+from map_core.errors import MapSuiteError
+from map_core.files import atomic_path, sha256_file, write_text_atomic
+from map_core.model.checkpoint import load_model
+from map_core.model.default import default_model_path
+from validation.gate.inputs import SHIPPED_TRAINING_SET
+from validation.motif.run import run_motif_job
+from validation.motif.scan import default_probe_nm, load_scan, probe_counts, scan_frames, write_scan
+from validation.report.motif import render_motif_report
+
+CHUNK = 50  # frames per resumable piece of a scan
+
+
+def add_arguments(p) -> None:
+    sub = p.add_subparsers(dest="motif_command", required=True, metavar="{scan,generate}")
+    s = sub.add_parser("scan", help="local density of water in probe cubes over training frames; low-density sites")
+    s.add_argument("--data", default=None, help="periodic training frames (default: the shipped training set)")
+    s.add_argument("--out", required=True, help="scan file to write (.json)")
+    s.add_argument("--model", default=None, help="model whose voxel sets the default probe (default: the shipped model)")
+    s.add_argument("--probe-nm", type=POSITIVE, default=None,
+                   help="probe cube edge, nm (default: seed 000's 0.625 nm as whole voxels of the model: 0.60 at 0.05)")
+    s.add_argument("--stride-nm", type=POSITIVE, default=None, help="spacing of probe centres, nm (default: probe / 4)")
+    s.add_argument("--quantile", type=FRACTION, default=0.045,
+                   help="sites at or below this quantile of the density (default: seed 000's 4.5 %%)")
+    s.add_argument("--threshold", type=POSITIVE, default=None, help="sites at or below this density, g/cm3 (replaces --quantile)")
+    s.add_argument("--max-sites", type=count(1), default=50)
+    s.add_argument("--no-progress", action="store_true")
+    g = sub.add_parser("generate", help="generate water around a motif of a scan, with generative iterations")
+    g.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped default model")
+    g.add_argument("--scan", required=True, help="scan file of map-suite motif scan")
+    g.add_argument("--data", default=None, help="the frames the scan was made on (default: the file it names)")
+    g.add_argument("--site", type=count(0), default=0, help="site of the scan (default 0: the first listed)")
+    g.add_argument("--shape", type=count(1), nargs=3, metavar=("NZ", "NY", "NX"), default=[40, 40, 40],
+                   help="box in voxels (default 40 40 40: 2 nm at 0.05 nm, the size of seed 000's training samples)")
+    g.add_argument("--iterations", type=count(1), default=4)
+    g.add_argument("--seed", type=SEED, default=0)
+    g.add_argument("--temperature", type=POSITIVE, default=1.0)
+    g.add_argument("--out", required=True, help="folder for the iterations, motif.json and motif.html")
+    g.add_argument("--threads", type=count(1), default=None)
+    g.add_argument("--no-progress", action="store_true")
+
+
+def run(args) -> int:
+    return _scan(args) if args.motif_command == "scan" else _generate(args)
+
+
+def _log(quiet: bool):
+    return (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+
+
+def _scan(args) -> int:
+    data = Path(args.data) if args.data else SHIPPED_TRAINING_SET
+    log = _log(args.no_progress)
+    frames = load_frames(data)
+    if args.probe_nm is None:
+        model, _ = load_model(args.model or default_model_path())
+        args.probe_nm = default_probe_nm(model.config.voxel_nm)
+    stride = args.stride_nm or args.probe_nm / 4
+    digest = sha256_file(data)
+    # Resumable in pieces of CHUNK frames: OUT.partial/ keeps the finished ones.
+    partial = Path(args.out).with_name(Path(args.out).name + ".partial")
+    key = {"data_sha256": digest, "probe_nm": args.probe_nm, "stride_nm": stride}
+    job = partial / "job.json"
+    if partial.exists() and (not job.is_file() or job.read_text(errors="replace") != json.dumps(key, sort_keys=True)):
+        raise MapSuiteError(f"{partial} holds a scan with other settings; remove it", args.out)
+    partial.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(job, json.dumps(key, sort_keys=True))
+    counts = []
+    for start in range(0, len(frames), CHUNK):
+        piece = partial / f"counts_{start:06d}.npz"
+        if not piece.exists():
+            got = probe_counts(frames.select(range(start, min(start + CHUNK, len(frames)))), args.probe_nm, stride)
+            with atomic_path(piece) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, centres=np.stack([c for c, _ in got]), counts=np.stack([n for _, n in got]))
+        with np.load(piece) as z:
+            counts += list(zip(z["centres"], z["counts"]))
+        log(f"scanned frames {min(start + CHUNK, len(frames))}/{len(frames)}")
+    scan = scan_frames(frames, args.probe_nm, stride, args.quantile, args.threshold, args.max_sites, counts=counts)
+    scan["data"] = {"path": str(data), "sha256": digest}
+    write_scan(args.out, scan)
+    for p in partial.iterdir():
+        p.unlink()
+    partial.rmdir()
+    d = scan["density_g_cm3"]
+    print(f"wrote {args.out}: {scan['probes']} probes of {args.probe_nm:.3g} nm in {scan['frames']} frames; "
+          f"dominant {d['dominant']:.3f} g/cm3, mean {d['mean']:.3f} +- {d['std']:.3f}; "
+          f"{100 * scan['tail_probability']:.1f} % at or below {scan['threshold_g_cm3']:.3f} g/cm3; "
+          f"{len(scan['sites'])} sites (seed 000: 0.996, and 0.614 g/cm3 at about 4.5 %)")
+    return 0
+
+
+def _generate(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    scan = load_scan(args.scan)
+    model_path = args.model or default_model_path()
+    model, _ = load_model(model_path)
+    data = Path(args.data) if args.data else Path(scan["data"]["path"])
+    result = run_motif_job(model, sha256_file(model_path), data, scan, args.site, args.shape, args.iterations,
+                           args.seed, args.out, args.temperature, progress=not args.no_progress,
+                           log=_log(args.no_progress))
+    path = render_motif_report(result, args.out)
+    rows = result["convergence"]["iterations"]
+    kl = ", ".join(f"{r['kl_q4_frame']:.3f}/{r['kl_q6_frame']:.3f}" for r in rows)
+    print(f"wrote {args.out}: {len(rows)} iterations around a {result['motif']['molecules']}-molecule motif "
+          f"(site {args.site}, {result['site_detail']['density_g_cm3']:.3f} g/cm3); KL q4/q6 vs its frame per iteration: "
+          f"{kl}; report {path}")
+    return 0
