@@ -8,10 +8,11 @@ periodic frame. A probe's density counts the molecules whose oxygen lies in the 
 the mass of one water (18.01528 g/mol), over the cube's volume: with 7 molecules in a 0.6 nm cube
 that is 0.968 g/cm3, and the values come in steps of one molecule (0.138 g/cm3 at 0.6 nm).
 
-Sites: probes at or below the threshold (``threshold_g_cm3``, or the density at ``quantile``),
-at most one per frame (its emptiest probe; the first on the grid among equals), lowest density
-first, at most ``max_sites``. Each lists its molecule count, so a motif like seed 000's (0.614 g/cm3
-is 5 molecules in its 0.625 nm probe) is chosen with ``--site``. The motif of a site: the complete molecules whose oxygen
+Sites: probes at or below the threshold (``threshold_g_cm3``, or the density at ``quantile``), at
+most one per frame: its densest such probe (the first on the grid among equals), i.e. the tail's
+typical low-density motif, as seed 000's (0.614 g/cm3 is 5 molecules in its 0.625 nm probe; the
+threshold at the default quantile here is 5 molecules in 0.60 nm). Sorted densest first, then by
+frame; at most ``max_sites``. A lower ``threshold`` reaches rarer motifs (down to empty cubes). The motif of a site: the complete molecules whose oxygen
 lies in its probe cube, made whole, with positions relative to the cube's centre (nm).
 Units: nm, g/cm3.
 """
@@ -98,12 +99,12 @@ def scan_frames(frames, probe_nm: float, stride_nm: float | None = None, quantil
     tail = float(np.mean(dens <= threshold + 1e-9))
     sites = []
     for f, (centres, c) in enumerate(per_frame):
-        i = int(np.argmin(c))
-        d = float(molecule_density(c[i], probe_nm))
-        if d <= threshold + 1e-9:
-            sites.append({"frame": f, "centre_nm": [float(v) for v in centres[i]], "density_g_cm3": d,
-                          "molecules": int(c[i])})
-    sites = sorted(sites, key=lambda s: (s["density_g_cm3"], s["frame"]))[:max_sites]
+        low = np.flatnonzero(molecule_density(c, probe_nm) <= threshold + 1e-9)
+        if len(low):
+            i = int(low[np.argmax(c[low])])
+            sites.append({"frame": f, "centre_nm": [float(v) for v in centres[i]],
+                          "density_g_cm3": float(molecule_density(c[i], probe_nm)), "molecules": int(c[i])})
+    sites = sorted(sites, key=lambda s: (-s["density_g_cm3"], s["frame"]))[:max_sites]
     return {
         "probe_nm": float(probe_nm), "stride_nm": float(stride_nm), "frames": len(frames), "probes": int(len(counts)),
         "molecules_per_probe": {"values": values.tolist(), "counts": freq.tolist()},
