@@ -135,7 +135,13 @@ def fig_motif_kl(result: dict) -> Figure | None:
         ax.set_xticks(x)
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    floor = _convergence(result).get("kl_floor") or {}
+    for q in ("q4", "q6"):  # what a box of as many oxygens drawn from the training set itself scores
+        if math.isfinite(_float(floor.get(f"{q}_set"))):
+            ax.axhline(_float(floor[f"{q}_set"]), color=Q_COLOURS[q], ls=":", lw=1.0,
+                       label=f"${q[0]}_{q[1]}$ noise floor ({floor.get('oxygens')} O from the set)")
     values = [row.get(f"kl_{q}_{ref}") for row in its for q in ("q4", "q6") for ref in REFERENCES]
+    values += [floor.get(f"{q}_set") for q in ("q4", "q6")]
     if not any(math.isfinite(_float(v)) for v in values):
         ax.text(0.5, 0.5, "no KL divergence: no oxygen could be judged", transform=ax.transAxes, ha="center", color="#666")
     _top(ax, values)
@@ -253,6 +259,7 @@ def render_motif_html(result: dict, svgs: dict) -> str:
     return env.get_template(TEMPLATE).render(
         site=_site(result), scan=_scan(result), motif=_motif(result), job=_job(result), steps=_step_rows(result),
         figures=figures, r_cut_a=number(conv.get("r_cut_nm"), ".1f", 10.0),
+        floor_oxygens=(conv.get("kl_floor") or {}).get("oxygens", "as many"),
         provenance_json=json.dumps(provenance, indent=1, sort_keys=True, default=str))
 
 
