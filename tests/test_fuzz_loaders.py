@@ -26,11 +26,14 @@ from validation.gate.profile import load_profile, shipped_path
 from validation.gate.results import load_results
 from validation.md.export import export_frames
 from validation.md.imports import read_boxes
+from validation.motif.run import read_step
+from validation.motif.scan import load_scan
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = ROOT / "tests" / "data" / "water_md_small.npz"
 EXPECTED = ROOT / "map_core" / "data" / "default_model_known_failures.toml"
 RESULTS = ROOT / "reports" / "default-quick" / "results.json"
+MOTIF = ROOT / "reports" / "motif-default"
 
 def _import_source(fmt: str, folder: Path) -> Path:
     """A PDB, extended XYZ or .npy class-grid file of real water in `folder` (made once)."""
@@ -52,6 +55,8 @@ LOADERS = {
     "profile": (lambda _: shipped_path("smoke"), lambda p: load_profile(p)),
     "results": (lambda _: RESULTS, lambda p: load_results(p)),
     "known_failures": (lambda _: EXPECTED, lambda p: load_expected_failures(p, "smoke")),
+    "motif_scan": (lambda _: MOTIF / "scan.json", lambda p: load_scan(p)),
+    "motif_step": (lambda _: MOTIF / "iteration_01.npz", lambda p: read_step(p, 1)),
     **{f"import_{fmt}": (lambda folder, fmt=fmt: _import_source(fmt, folder),
                          lambda p, fmt=fmt: read_boxes(p, fmt=fmt, voxel_nm=0.05)) for fmt in ("pdb", "extxyz", "npy")},
 }

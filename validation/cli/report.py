@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
+from map_core.errors import MapSuiteError
 from validation.gate.results import load_results
 from validation.report.html import markdown_table, render_report
 
@@ -17,7 +21,25 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     results = load_results(args.results)
     out = Path(args.out) if args.out else Path(args.results).parent
-    path = render_report(results, out)
+    out.mkdir(parents=True, exist_ok=True)
+    # Rendered in a scratch folder and moved into place only when complete: a results file that
+    # loads but holds values the figures cannot draw leaves the old report as it was.
+    stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    try:
+        try:
+            render_report(results, stage)
+        except Exception as exc:  # noqa: BLE001 - any defect of the content becomes one line
+            first = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise MapSuiteError(f"results that cannot be rendered ({exc.__class__.__name__}: {first})",
+                                args.results) from None
+        for item in sorted(stage.rglob("*")):
+            if item.is_file():
+                target = out / item.relative_to(stage)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(item, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    path = out / "report.html"
     print(f"wrote {path} (verdict {results['verdict'].upper()})")
     if args.markdown:
         print(markdown_table(results), end="")

@@ -31,7 +31,31 @@ def load_results(path) -> dict:
         raise MapSuiteError("not a gate results file (no format marker)", path)
     if results.get("format_version") != FORMAT_VERSION:
         raise MapSuiteError(f"results format version {results.get('format_version')} is not supported", path)
+    problem = _shape_problem(results)
+    if problem:
+        raise MapSuiteError(f"not a complete gate results file: {problem}", path)
     return results
+
+
+def _shape_problem(results: dict) -> str:
+    """What is wrong with the top-level shape of a results dict ('' if nothing)."""
+    if results.get("verdict") not in ("pass", "fail", "incomplete"):
+        return "verdict is not pass, fail or incomplete"
+    for key, kind in (("checks", list), ("groups", list), ("profile", dict), ("provenance", dict)):
+        if not isinstance(results.get(key), kind):
+            return f"{key} is not a {kind.__name__}"
+    for k, c in enumerate(results["checks"]):
+        if not isinstance(c, dict):
+            return f"check {k} is not an object"
+        for key, kinds in (("name", str), ("group", str), ("title", str), ("relation", str), ("unit", str),
+                           ("passed", bool), ("value", (int, float, type(None))), ("threshold", (int, float, type(None)))):
+            if not isinstance(c.get(key), kinds) or (key != "passed" and isinstance(c.get(key), bool)):
+                return f"check {k} has no valid {key}"
+        if c["relation"] not in ("<=", ">="):
+            return f"check {k} has relation {c['relation']!r}"
+    if not all(g in ("structure", "markov", "md") for g in results["groups"]):
+        return "groups names an unknown group"
+    return ""
 
 
 def write_results(results: dict, out_dir) -> Path:

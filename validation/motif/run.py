@@ -104,6 +104,9 @@ def run_motif_job(model, model_sha256: str, data_path, scan: dict, site: int, sh
         if not step_path(out_dir, k).exists():
             break
         last = read_step(step_path(out_dir, k), k)
+        if last.grid.shape != tuple(job["shape"]) or last.generated.shape != last.grid.shape:
+            raise MapSuiteError(f"holds a {list(last.grid.shape)} grid, not this run's {job['shape']}; remove it",
+                                step_path(out_dir, k))
         steps.append(last)
     if steps:
         log(f"resuming after {'step (i)' if last.step == 0 else f'iteration {last.step}'}")
