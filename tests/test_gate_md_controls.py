@@ -33,8 +33,7 @@ def test_heldout_seeded_md_agrees_with_training_seeded_md(runs):
     not_judged = density_not_judged(SMOKE)
     checks = []
     for method in ("classical", "rpmd"):
-        checks += md_checks(runs["heldout"][method], runs["training"][method], THRESHOLDS, method,
-                            f"md_{method}_density" not in not_judged)
+        checks += md_checks(runs["heldout"][method], runs["training"][method], THRESHOLDS, method, not_judged)
     for c in checks:
         print(c.line())
     assert list(not_judged) == ["md_rpmd_density"]

@@ -146,8 +146,7 @@ def calibrate_md(profile, data, coder: Encoding, pairs: int, workdir, log=print)
     for k in range(pairs):
         ref, held_run = run(train, 100 + k, "training"), run(held, 200 + k, "heldout")
         for method in held_run:
-            for c in md_checks(held_run[method], ref[method], thresholds, method,
-                               f"md_{method}_density" not in density_not_judged(profile)):
+            for c in md_checks(held_run[method], ref[method], thresholds, method, density_not_judged(profile)):
                 out.setdefault(c.name, []).append(c.value)
                 log(f"pair {k}: {c.line()}")
     return out

@@ -233,11 +233,11 @@ def measure_run(workdir, n_waters: int) -> dict:
     return out
 
 
-def md_checks(gen: dict, ref: dict, thresholds: dict, method: str, judge_density: bool = True) -> list:
+def md_checks(gen: dict, ref: dict, thresholds: dict, method: str, not_judged=()) -> list:
     """Checks of one method: the generated-seeded run completes, and each observable agrees with
     the training-seeded run within max(tolerance, md_z * combined standard error).
 
-    judge_density False (a run without NPT, see ``density_not_judged``) leaves the density out.
+    not_judged: check names left out (``density_not_judged``: runs without NPT).
     """
     z = thresholds["md_z"]
     tol = thresholds["md_tolerance"]
@@ -247,7 +247,7 @@ def md_checks(gen: dict, ref: dict, thresholds: dict, method: str, judge_density
                     else f"{gen['waters']} waters after repair; training-seeded run: "
                          + ("completed" if ref.get("stable") else f"FAILED ({ref.get('error')})"))]
     for name, (title, unit, tol_key) in OBSERVABLES.items():
-        if name == "density" and not judge_density:
+        if f"md_{method}_{name}" in not_judged:
             continue
         value, allowance, detail, extra = float("nan"), tol[tol_key], "a run did not complete", {}
         if ok and ref.get("stable"):

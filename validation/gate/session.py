@@ -266,7 +266,7 @@ class GateSession:
         not_judged = density_not_judged(p)
         checks = []
         for method in gen:
-            checks += md_checks(gen[method], ref[method], thresholds, method, f"md_{method}_density" not in not_judged)
+            checks += md_checks(gen[method], ref[method], thresholds, method, not_judged)
         return {"checks": checks, "generated": gen, "training": ref, "not_judged": not_judged}
 
     def _md_seed_mode(self) -> tuple:
