@@ -1,10 +1,13 @@
 # tests/ has no __init__.py, so pytest (default import mode) puts this folder on sys.path before it
 # imports this file: the helper modules `waters` and `gate_helpers` import by their plain names.
+import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from gate_helpers import SUBPROCESS_ENV, TINY_PROFILE, tiny_gate_command
 from waters import water_lattice
 
 from map_core.atoms.frames import Frames, load_frames, save_frames
@@ -37,3 +40,15 @@ def lattice_file(tmp_path):
     path = tmp_path / "lattice.npz"
     save_frames(path, Frames.from_arrays([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], [p[3] for p in parts]))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_gate(tmp_path_factory):
+    """(profile path, results.json) of one uninterrupted crash-test gate run on a fresh cache."""
+    root = tmp_path_factory.mktemp("tiny_gate")
+    profile = root / "crash-test.toml"
+    profile.write_text(TINY_PROFILE)
+    result = subprocess.run(tiny_gate_command(profile, root / "cache", root / "report"), env=SUBPROCESS_ENV,
+                            capture_output=True, text=True)
+    assert result.returncode in (0, 1), result.stderr
+    return profile, json.loads((root / "report" / "results.json").read_text())

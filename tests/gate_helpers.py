@@ -1,5 +1,7 @@
 """Helpers of the gate tests: small real models and checkpoints whose training data is the shipped test frames."""
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,8 @@ from map_core.model.checkpoint import save_checkpoint
 from map_core.training import crops
 from validation.gate.calibrate import control_config, marginal_model, shipped_encoding
 
-__all__ = ["CODER", "DATA", "VOXEL", "class_frequencies", "control_config", "marginal_model", "save_model"]
+__all__ = ["CODER", "DATA", "TINY_PROFILE", "VOXEL", "class_frequencies", "comparable", "control_config", "marginal_model",
+           "save_model", "SUBPROCESS_ENV", "tiny_gate_command"]
 
 DATA = Path(__file__).parent / "data" / "water_md_small.npz"
 
@@ -31,3 +34,42 @@ def save_model(path, model, data=DATA) -> Path:
     save_checkpoint(path, model, {"data_path": str(data), "data_sha256": sha256_file(data), "steps": 0, "seed": 0,
                                   "settings": {"test_fraction": 0.2}})
     return Path(path)
+
+
+# A gate profile of about 45 s on one core for the crash tests (kill -9, full disk): the shipped
+# default model, structure and Markov groups on 2 boxes of a 0.7 nm region sampled one per cached
+# batch (0.7 nm is the smallest region that holds one Markov block of its 13 planes), no MD.
+TINY_PROFILE = """extends = "smoke"
+[profile]
+name = "crash-test"
+[sampling]
+region_nm = 0.7
+burn_in_nm = 0.1
+burn_in_fields = 0.5
+n_boxes = 2
+batch = 1
+[reference]
+windows = 4
+[structure]
+rdf_r_max_nm = 0.3
+classifier_epochs = 20
+[markov]
+seeded_boxes = 2
+[md]
+enabled = false
+box_nm = 0.6
+"""
+
+
+def comparable(results: dict) -> dict:
+    """A gate's results.json without what differs between equal runs: wall times and the run's provenance."""
+    return {k: v for k, v in results.items() if k not in ("timing_s", "provenance")}
+
+
+def tiny_gate_command(profile, cache, out) -> list:
+    """`map-suite validate` of the shipped default model with the crash-test profile (gate_helpers.TINY_PROFILE)."""
+    return [sys.executable, "-m", "validation.cli", "validate", "--profile", str(profile), "--cache", str(cache),
+            "--out", str(out), "--groups", "structure,markov", "--no-progress"]
+
+
+SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}

@@ -4,16 +4,21 @@ A small tmpfs is mounted for the test where the platform allows it (root, or a c
 capability); elsewhere the test says why it cannot run.
 """
 
+import errno
+import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
+from gate_helpers import SUBPROCESS_ENV, comparable, tiny_gate_command
 
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path, write_text_atomic
 from validation.cli.main import main
+from validation.gate.cache import verified_bytes
 
 
 @pytest.fixture
@@ -69,3 +74,38 @@ def test_simulate_refuses_a_box_that_cannot_fit_in_memory_before_building_it(tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "GB of memory" in err[0], err
     assert not out.exists() and not out.with_name(out.name + ".partial").exists()
+
+
+def fill(disk) -> None:
+    """Write a filler file on `disk` until the file system says ENOSPC."""
+    with open(disk / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+
+
+def test_a_disk_that_fills_during_a_gate_run(small_disk, tmp_path, tiny_gate):
+    """The cache's disk fills after the first sampled batch: one line, exit 2; the entries written so far
+    still verify, and once there is room again the same command finishes with an uninterrupted run's results."""
+    profile, reference = tiny_gate
+    cache, out = small_disk / "cache", tmp_path / "report"
+    command = tiny_gate_command(profile, cache, out)
+    proc = subprocess.Popen(command, env=SUBPROCESS_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    while not any(cache.glob("generated-*/boxes_*.npz.sha256")):
+        assert proc.poll() is None and time.monotonic() - t0 < 120, "the run never wrote a batch"
+        time.sleep(0.02)
+    fill(small_disk)
+    err = proc.communicate(timeout=300)[1].strip().splitlines()
+    assert proc.returncode == 2 and len(err) == 1 and "No space left on device" in err[0], err
+    sealed = [p for p in cache.rglob("*") if p.suffix in (".npz", ".json")]
+    assert sealed and all(verified_bytes(p) is not None for p in sealed if p.with_name(p.name + ".sha256").exists())
+    assert not any(".tmp" in p.name for p in cache.rglob("*")), list(cache.rglob("*"))  # no temporaries left
+    assert not out.exists()
+    (small_disk / "filler").unlink()
+    result = subprocess.run(command, env=SUBPROCESS_ENV, capture_output=True, text=True)
+    assert result.returncode in (0, 1), result.stderr
+    assert comparable(json.loads((out / "results.json").read_text())) == comparable(reference)

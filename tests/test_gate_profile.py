@@ -129,6 +129,19 @@ def test_cli_refuses_bad_input_before_any_work(tmp_path, tiny_model, mismatched_
         assert not out.exists()  # nothing was started
 
 
+def test_a_region_too_thin_for_a_markov_block_is_refused_before_sampling(tmp_path, capsys):
+    """0.6 nm is 12 planes of the shipped model, under its 13-plane receptive-field depth: the boundary
+    test would have no block to compare (it once ended in an IndexError after sampling)."""
+    profile = tmp_path / "thin.toml"
+    profile.write_text('extends = "smoke"\n[sampling]\nregion_nm = 0.6\n[structure]\nrdf_r_max_nm = 0.3\n'
+                       '[md]\nenabled = false\nbox_nm = 0.6\n')
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    assert main(["validate", "--profile", str(profile), "--cache", str(cache), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "under one block of 13 planes" in err, err
+    assert not out.exists() and not any(cache.rglob("*.npz"))
+
+
 def test_cli_report_refuses_a_file_that_is_not_results(tmp_path, capsys):
     bad = tmp_path / "results.json"
     bad.write_text(json.dumps({"checks": []}))

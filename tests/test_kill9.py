@@ -5,6 +5,7 @@ Each command runs as a real subprocess and is killed with SIGKILL (not Ctrl-C: n
 once it has written its first resumable piece, after a further random delay.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from gate_helpers import comparable, tiny_gate_command
 
 from map_core.atoms.frames import load_frames
 
@@ -83,3 +85,19 @@ def test_generate_killed_resumes_to_the_same_boxes(tmp_path, lattice_file, delay
     a, b = load_frames(reference, allow_empty_frames=True), load_frames(out, allow_empty_frames=True)
     assert np.array_equal(a.extra["grids"], b.extra["grids"]) and np.array_equal(a.extra["log_prob"], b.extra["log_prob"])
     assert a.meta == b.meta and not partial.exists()
+
+
+def test_validate_killed_twice_resumes_to_the_same_results(tmp_path, tiny_gate):
+    """Killed while sampling the judged boxes, then again while sampling the Markov check's seeded boxes;
+    the third run finishes from the cache and its results equal an uninterrupted run's."""
+    profile, reference = tiny_gate
+    cache, out = tmp_path / "cache", tmp_path / "report"
+    command = tiny_gate_command(profile, cache, out)
+    assert run_killed(command, lambda: any(cache.glob("generated-*/boxes_*.npz.sha256")), 0.0)
+    first = {p: p.stat().st_mtime_ns for p in cache.glob("generated-*/boxes_*.npz")}
+    assert run_killed(command, lambda: any(cache.glob("seeded-*/boxes_*.npz.sha256")), 0.0)
+    assert not out.exists()  # nothing that looks like a finished report
+    result = subprocess.run(command, env=ENV, capture_output=True, text=True)
+    assert result.returncode in (0, 1), result.stderr
+    assert all(p.stat().st_mtime_ns == t for p, t in first.items())  # finished batches were kept, not redone
+    assert comparable(json.loads((out / "results.json").read_text())) == comparable(reference)

@@ -170,6 +170,9 @@ class BoxesSession(GateSession):
             return {**self.profile["thresholds"], **self.profile["thresholds.continuous"]}
         return self.profile["thresholds"]
 
+    def _check_markov_blocks(self) -> None:
+        pass  # not applicable here: no model, no blocks
+
     def _markov(self) -> dict:
         return {"checks": [], "skipped": "not applicable: the Markov-chain checks need the model that made the boxes"}
 

@@ -224,7 +224,22 @@ class GateSession:
             seed=self.seed))
 
     # --- markov ----------------------------------------------------------------------------
+    def check_groups(self, groups) -> None:
+        """Refuse, before any work, groups this profile and model cannot judge."""
+        if "markov" in groups:
+            self._check_markov_blocks()
+
+    def _check_markov_blocks(self) -> None:
+        """The boundary test compares blocks of planes one receptive field thick from the analysed region."""
+        thick = max(receptive_field(self.model.config).planes_back, 1)
+        if self.geometry.n < thick:
+            raise MapSuiteError(
+                f"{self.profile.source}: [sampling] region_nm = {self.profile['sampling']['region_nm']} is "
+                f"{self.geometry.n} planes, under one block of {thick} planes (the model's receptive-field depth) "
+                f"that the Markov boundary test compares; raise region_nm or leave out the markov group")
+
     def _markov(self) -> dict:
+        self._check_markov_blocks()
         s, mk = self.profile["sampling"], self.profile["markov"]
         T = s["temperature"]
         empty = self.cache.json(key("chain", self._model_key(), T),

@@ -20,6 +20,7 @@ def run_gate(inputs, out_dir, cache_dir=None, groups=GROUPS, progress: bool = Fa
     """Run the chosen groups, write results.json and the report into `out_dir`; return the results."""
     out_dir = Path(out_dir)
     session = open_session(inputs, cache_dir or default_cache_dir(), progress, log)
+    session.check_groups(groups)
     for g in groups:
         session.group(g)
     results = session.results(command)
