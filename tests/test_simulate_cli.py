@@ -86,10 +86,8 @@ def test_bad_input_gives_exit_code_2_and_one_line(tmp_path, capsys, bad, name):
     assert not out.exists()
 
 
-def test_killed_run_resumes_without_redoing_finished_frames(tmp_path):
-    out = tmp_path / "water.npz"
-    work = tmp_path / "work"
-    argv = ["simulate", "--frames", "6", "--stride-ps", "0.25", "--out", str(out), "--workdir", str(work)] + TINY
+def _run_and_kill(argv, work, nvt_step: int) -> None:
+    """Start `map-suite simulate argv` and SIGKILL it once its checkpoint is past `nvt_step` NVT steps."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "validation.cli"] + argv, cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -99,7 +97,7 @@ def test_killed_run_resumes_without_redoing_finished_frames(tmp_path):
             ckpt = work / "checkpoint.npz"
             if ckpt.exists():
                 prog = load_md_checkpoint(ckpt)["progress"]
-                if prog["stage"] == "nvt" and prog["step"] >= 1000:  # two frames done
+                if prog["stage"] == "nvt" and prog["step"] >= nvt_step:
                     break
             if proc.poll() is not None:
                 pytest.fail("the run finished before it could be killed; make it longer")
@@ -109,6 +107,13 @@ def test_killed_run_resumes_without_redoing_finished_frames(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_killed_run_resumes_without_redoing_finished_frames(tmp_path):
+    out = tmp_path / "water.npz"
+    work = tmp_path / "work"
+    argv = ["simulate", "--frames", "6", "--stride-ps", "0.25", "--out", str(out), "--workdir", str(work)] + TINY
+    _run_and_kill(argv, work, 1000)  # two frames done
     assert not out.exists()
     done_before = load_md_checkpoint(work / "checkpoint.npz")["progress"]["step"] // 500
     kept = read_dcd(work / "traj_nvt.dcd")[0][:done_before]
@@ -120,3 +125,20 @@ def test_killed_run_resumes_without_redoing_finished_frames(tmp_path):
     np.testing.assert_array_equal(xyz[:done_before], kept)  # finished frames were not redone
     summary = json.loads((work / "summary.json").read_text())
     assert summary["resumed"] == 1 and summary["stages"]["nvt"]["steps"] == 3000
+
+
+def test_killed_run_on_the_reference_platform_resumes_bit_for_bit(tmp_path):
+    """OpenMM's Reference platform is deterministic across processes, so a run killed and resumed from
+    its OpenMM checkpoint writes the frames of an uninterrupted run exactly. (The CPU platform is not:
+    two uninterrupted runs with the same seed and one thread already differ after 100 steps.)"""
+    args = ["--frames", "12", "--stride-ps", "0.1", "--platform", "Reference"] + TINY
+    whole = tmp_path / "whole.npz"
+    assert main(["simulate", *args, "--out", str(whole), "--workdir", str(tmp_path / "w1")]) == 0
+    out, work = tmp_path / "killed.npz", tmp_path / "w2"
+    argv = ["simulate", *args, "--out", str(out), "--workdir", str(work)]
+    _run_and_kill(argv, work, 600)
+    assert not out.exists()
+    assert main(argv) == 0
+    a, b = load_frames(whole), load_frames(out)
+    assert json.loads((work / "summary.json").read_text())["resumed"] == 1
+    assert all(np.array_equal(p, q) for p, q in zip(a.positions, b.positions)) and np.array_equal(a.box, b.box)
