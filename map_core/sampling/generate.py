@@ -28,6 +28,7 @@ import numpy as np
 from map_core.atoms.encoding import Encoding
 from map_core.atoms.frames import Frames, save_frames
 from map_core.atoms.molecules import GroupReport, decoded_water_limits, group_waters, repair, water_indices
+from map_core.cluster import map_tasks
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path, available_memory_bytes, free_disk_bytes, write_text_atomic
 from map_core.model.device import resolve_device
@@ -123,16 +124,30 @@ def _check_device(device: str, sampler: str) -> str:
     return str(resolve_device(device))
 
 
+def sample_piece(first: int, count: int, piece: Path, model, job: dict) -> str:
+    """Sample boxes [first, first + count) of a generation `job` and write them to `piece` (atomically)."""
+    extra = {"device": job["device"]} if job["device"] != "cpu" else {}  # only the fast sampler runs elsewhere
+    grids, logp = sampler_function(job["sampler"])(model, job["canvas"], n_boxes=count, temperature=job["temperature"],
+                                                   seed=job["seed"], boundary=job["boundary"], progress=job["progress"],
+                                                   first_box=first, **extra)
+    with atomic_path(piece) as tmp:
+        np.savez(tmp, grids=grids.numpy(), log_prob=logp.numpy())
+    return str(piece)
+
+
 def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 1.0, seed: int = 0,
                      boundary: str = "outside", sampler: str = "fast", batch: int = 1,
                      progress: bool = True, model_sha256: str | None = None, device: str = "cpu",
-                     burn_in: float = 1.0, repair_boxes: bool = False) -> Frames:
+                     burn_in: float = 1.0, repair_boxes: bool = False, client=None) -> Frames:
     """Generate `n_boxes` boxes of `shape` (Z, Y, X) voxels into the frames file `out_path`.
 
     device: where the fast sampler runs ("cpu", "cuda", "cuda:1"); the reference sampler is CPU only.
     burn_in: margin in receptive fields generated around each box and discarded (0: none);
     repair_boxes: periodic, MD-ready boxes (see the module docstring).
     Finished batches are kept under `out_path`.partial/, so an interrupted run resumes where it stopped.
+    client: a `distributed.Client` (map_core.cluster): batches are sampled as tasks on its workers,
+    which write them into `out_path`.partial/ on the shared file system. Each box draws from its own
+    seed stream, so the file equals a single-process run's, whatever the workers.
     """
     out_path = Path(out_path)
     if n_boxes < 1 or batch < 1:
@@ -156,17 +171,15 @@ def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 
     else:
         partial.mkdir(parents=True)
         write_text_atomic(job_file, json.dumps(job, sort_keys=True))
-    sample = sampler_function(sampler)
-    extra = {"device": device} if device != "cpu" else {}  # only the fast sampler runs elsewhere
-    for first in range(0, n_boxes, batch):
-        count = min(batch, n_boxes - first)
-        piece = partial / f"boxes_{first:06d}_{count:06d}.npz"
-        if piece.exists():
-            continue
-        grids, logp = sample(model, canvas, n_boxes=count, temperature=temperature, seed=seed, boundary=boundary,
-                             progress=progress, first_box=first, **extra)
-        with atomic_path(piece) as tmp:
-            np.savez(tmp, grids=grids.numpy(), log_prob=logp.numpy())
+    todo = [(first, min(batch, n_boxes - first)) for first in range(0, n_boxes, batch)]
+    todo = [(first, count, partial / f"boxes_{first:06d}_{count:06d}.npz") for first, count in todo]
+    todo = [t for t in todo if not t[2].exists()]
+    done = None
+    if client is not None and progress:
+        done = lambda k, n: print(f"generate: {k} of {n} batches done on the cluster", flush=True)  # noqa: E731
+    work = dict(canvas=canvas, temperature=temperature, seed=seed, boundary=boundary, sampler=sampler, device=device,
+                progress=progress and client is None)
+    map_tasks(client, sample_piece, todo, shared={"model": model, "job": work}, done=done)
     pieces = sorted(partial.glob("boxes_*.npz"))
     grids = np.concatenate([np.load(p)["grids"] for p in pieces])
     logp = np.concatenate([np.load(p)["log_prob"] for p in pieces])

@@ -1,7 +1,8 @@
 """Training: voxelised frames, rotation augmentation, crops and the train/test split; the training loop.
 
 - ``crops``: frames -> class grids -> rotated crops, the held-out split, class frequencies;
-- ``train``: optimiser, cross-entropy, checkpoints every N steps, exact resume.
+- ``train``: optimiser, cross-entropy, checkpoints every N steps, exact resume;
+- ``distributed``: the same loop in several processes under torchrun (DDP).
 """
 
 from map_core.training.crops import (

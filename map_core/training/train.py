@@ -8,6 +8,9 @@ On a CUDA device the voxelised frames live on the device and crops are cut there
 (frame, corner, rotation) draws come from the host), the forward pass runs under bf16 autocast
 unless ``precision="fp32"``, and the loss is read back only every ``SYNC_EVERY`` steps, so the
 host never waits for the device between steps.
+
+Under torchrun the same command trains one model in several processes
+(map_core.training.distributed): each takes an equal share of every step's crops.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from map_core.files import sha256_file
 from map_core.model.checkpoint import check_voxel_size, load_checkpoint, save_checkpoint
 from map_core.model.device import resolve_device
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from map_core.training import distributed
 from map_core.training.crops import (
     ROTATION_SETS,
     check_crop,
@@ -85,7 +89,7 @@ def cross_entropy(model, crops: torch.Tensor, autocast_dtype: torch.dtype | None
     with `autocast_dtype` (torch.bfloat16) the network runs under autocast on the crops' device."""
     crops = crops.long()
     with torch.autocast(crops.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-        logits = model.logits(crops)
+        logits = model.logits(crops) if hasattr(model, "logits") else model(crops)  # a DDP wrapper has only forward
     return F.cross_entropy(logits.float(), crops)
 
 
@@ -133,9 +137,19 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
     up to `settings.steps` total steps. lr_drop: (steps, factor) to set on resume; the steps
     already taken must keep their rates (same drops before the checkpoint's step, same factor if
     any), so the result equals a run from scratch with these settings.
+    Launched by torchrun, the processes share every step's batch (map_core.training.distributed);
+    process 0 writes the checkpoints.
     """
     data_path, out_path = Path(data_path), Path(out_path)
-    dev = resolve_device(device)
+    rank, world, dev = distributed.start(resolve_device(device), settings.batch)
+    try:
+        return _train(data_path, out_path, config, settings, resume, progress and rank == 0, lr_drop, dev, precision,
+                      rank, world)
+    finally:
+        distributed.stop()
+
+
+def _train(data_path, out_path, config, settings, resume, progress, lr_drop, dev, precision, rank, world) -> dict:
     amp = autocast_dtype(precision, dev)
     start_step, history, elapsed, segments = 0, [], 0.0, []
     model_state = optim_state = None
@@ -162,6 +176,7 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
         data_sha = sha256_file(data_path)
         if payload["provenance"].get("data_sha256") != data_sha:
             raise MapSuiteError("resume refused: data file differs from the one this checkpoint was trained on", data_path)
+    distributed.check_batch(settings.batch, world)  # a resumed run keeps its checkpoint's batch
     frames = load_frames(data_path)
     grids = voxelise(frames, config.coder(), data_path)
     check_crop(grids, settings.crop, data_path)
@@ -174,7 +189,8 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
     data_sha = sha256_file(data_path)
 
     segments.append({"device": str(dev), "precision": "fp32" if amp is None else "bf16", "from_step": start_step,
-                     "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"})
+                     "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+                     "processes": world})
     if dev.type == "cuda":
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False  # exact resume
 
@@ -189,6 +205,7 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
         # marginal alone would otherwise take most of a short run.
         with torch.no_grad():
             model.head_out.bias.copy_(torch.log(torch.as_tensor(np.maximum(freq, 1e-12), dtype=torch.float32)))
+    net = distributed.wrap(model, dev, world)
     # On the CPU crops are cut from the numpy grids (as always); elsewhere from copies on the device.
     device_grids = grids if dev.type == "cpu" else [torch.from_numpy(g).to(dev) for g in grids]
     if perms is not None and dev.type != "cpu":
@@ -219,7 +236,9 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
             "step": step, "settings": dataclasses.asdict(settings), "optimizer": _to_cpu(optimizer.state_dict()),
             "history": history, "elapsed_s": elapsed, "segments": segments,
         }
-        save_checkpoint(out_path, model, provenance, training_state)
+        if rank == 0:
+            save_checkpoint(out_path, model, provenance, training_state)
+        distributed.barrier(world)  # no process runs ahead of a checkpoint it could be resumed from
         return provenance
 
     bar = None
@@ -249,13 +268,13 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
         rng = np.random.default_rng([settings.seed, step])
         torch.manual_seed(settings.seed * 1_000_003 + step)
         specs = crop_specs(shapes, train_idx, settings.crop, settings.batch, rng, len(rotations))
-        crops = cut_crops(device_grids, specs, settings.crop, rotations, perms)
-        loss = cross_entropy(model, torch.from_numpy(crops) if dev.type == "cpu" else crops, amp)
+        crops = cut_crops(device_grids, distributed.share(specs, rank, world), settings.crop, rotations, perms)
+        loss = cross_entropy(net, torch.from_numpy(crops) if dev.type == "cpu" else crops, amp)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         for group in optimizer.param_groups:
             group["lr"] = settings.lr_at(step)
-        pending.append((step, loss.detach()))
+        pending.append((step, distributed.mean_over_processes(loss.detach(), world)))
         if dev.type == "cpu" or len(pending) >= SYNC_EVERY or (step + 1) % settings.checkpoint_every == 0:
             drain()  # every loss is checked before the checkpoint that would hold its step
         optimizer.step()

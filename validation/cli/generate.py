@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from map_core.arguments import NONNEGATIVE, SEED, count
+from map_core.cluster import dask_client
 from map_core.errors import MapSuiteError
 from map_core.files import sha256_file
 from map_core.model.checkpoint import load_model
@@ -31,6 +32,9 @@ def add_arguments(p) -> None:
                    help="periodic, MD-ready boxes: orphans and molecules clashing across the seam removed (counts in meta)")
     p.add_argument("--device", default="cpu", help="where the fast sampler runs: cpu (default), cuda, cuda:N")
     p.add_argument("--out", required=True, help="frames file to write (.npz)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS|local:N",
+                   help="sample the batches as Dask tasks: a scheduler address (tcp://host:8786), a scheduler file, or "
+                        "local:N for N worker processes here; the output equals a single-process run's")
     p.add_argument("--threads", type=count(1), default=None)
     p.add_argument("--no-progress", action="store_true")
 
@@ -43,9 +47,11 @@ def run(args) -> int:
     if min(args.shape) < 1:
         raise MapSuiteError(f"--shape must be positive, got {args.shape}")
     model, _ = load_model(args.model)
-    frames = generate_to_file(model, args.out, args.shape, args.n_boxes, args.temperature, args.seed, args.boundary,
-                              args.sampler, args.batch, progress=not args.no_progress, model_sha256=sha256_file(args.model),
-                              device=args.device, burn_in=args.burn_in, repair_boxes=args.repair)
+    with dask_client(args.scheduler) as client:
+        frames = generate_to_file(model, args.out, args.shape, args.n_boxes, args.temperature, args.seed, args.boundary,
+                                  args.sampler, args.batch, progress=not args.no_progress,
+                                  model_sha256=sha256_file(args.model), device=args.device, burn_in=args.burn_in,
+                                  repair_boxes=args.repair, client=client)
     defects = frames.meta["defects"]
     mols = sum(d["molecules"] for d in defects)
     orphans = sum(d["orphans"] for d in defects)

@@ -8,6 +8,7 @@ from map_core.arguments import FRACTION, POSITIVE, SEED, count, real
 from map_core.atoms.encoding import ENCODINGS, Encoding
 from map_core.errors import MapSuiteError
 from map_core.model.pixelcnn import ModelConfig
+from map_core.training.distributed import launch
 from map_core.training.train import PRECISIONS, TrainSettings, train
 
 
@@ -65,6 +66,7 @@ def run(args) -> int:
         lr_drop = (settings.lr_drop_steps, settings.lr_drop_factor)
     prov = train(args.data, args.out, config, settings, resume=args.resume, progress=not args.no_progress, lr_drop=lr_drop,
                  device=args.device, precision=args.precision)
-    print(f"wrote {args.out}: {prov['steps']} steps, test cross-entropy {prov['test_cross_entropy']:.5f} nats/voxel "
-          f"(class-frequency baseline {prov['baseline_cross_entropy']:.5f}), {prov['wall_time_s']:.0f} s")
+    if launch()[0] == 0:  # under torchrun, one line from process 0
+        print(f"wrote {args.out}: {prov['steps']} steps, test cross-entropy {prov['test_cross_entropy']:.5f} nats/voxel "
+              f"(class-frequency baseline {prov['baseline_cross_entropy']:.5f}), {prov['wall_time_s']:.0f} s")
     return 0

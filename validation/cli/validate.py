@@ -12,6 +12,7 @@ import time
 
 from map_core.arguments import POSITIVE, SEED
 from map_core.atoms.encoding import ENCODINGS
+from map_core.cluster import dask_client
 from map_core.errors import MapSuiteError
 from validation.gate.given import resolve_gate_inputs
 from validation.gate.session import GROUPS
@@ -38,6 +39,9 @@ def add_arguments(p) -> None:
     p.add_argument("--cache", default=None, help="cache of sampled boxes, measurements and MD runs, keyed by model sha256 "
                    "and profile (default: $MAP_SUITE_CACHE or ~/.cache/map-suite/gate)")
     p.add_argument("--groups", default="structure,markov,md", help="comma-separated groups to run (default: %(default)s)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS|local:N",
+                   help="run the sampling batches and MD runs as Dask tasks: a scheduler address (tcp://host:8786), a "
+                        "scheduler file, or local:N for N worker processes here; workers must share the cache's file system")
     p.add_argument("--seed", type=SEED, default=None, help="override the profile's seed")
     p.add_argument("--no-progress", action="store_true")
 
@@ -56,7 +60,9 @@ def run(args) -> int:
             print(f"[validate {time.time() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
 
     command = "map-suite " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("map-suite") else None
-    results = run_gate(inputs, args.out, args.cache, groups, progress=not args.no_progress, log=log, command=command)
+    with dask_client(args.scheduler) as client:
+        results = run_gate(inputs, args.out, args.cache, groups, progress=not args.no_progress, log=log, command=command,
+                           client=client)
     for c in results["checks"]:
         print(("PASS " if c["passed"] else "FAIL ") + c["name"], flush=True)
     print(f"verdict: {results['verdict'].upper()} ({sum(c['passed'] for c in results['checks'])} of "

@@ -34,7 +34,7 @@ from map_core.atoms.molecules import group_waters, repair, water_indices
 from map_core.errors import MapSuiteError
 from map_core.files import write_text_atomic
 from validation.gate.boxes import window_frames, window_grids
-from validation.gate.cache import seal, verified_bytes
+from validation.gate.cache import lock, seal, verified_bytes
 from validation.gate.checks import Check
 from validation.md.files import read_state_log
 from validation.md.run import load_md_checkpoint, run_md
@@ -178,6 +178,13 @@ def run_methods(positions, box, profile, workdir, repair_report: dict, progress:
         out["rpmd"] = run_seeded(start_pos, start_box, md_settings(profile, "rpmd", seed, box), workdir / "rpmd",
                                  md["min_waters"], repair_report, progress)
     return out
+
+
+def run_methods_locked(positions, box, workdir, repair_report: dict, profile, progress: bool = False) -> dict:
+    """`run_methods` under the lock of `workdir`: of several gate runs on one cache (or Dask workers on one
+    shared file system) one runs it, the others wait and read the finished runs."""
+    with lock(workdir):
+        return run_methods(positions, box, profile, workdir, repair_report, progress)
 
 
 def final_positions(workdir) -> tuple:

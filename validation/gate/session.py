@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from map_core.cluster import map_tasks
 from map_core.errors import MapSuiteError
 from map_core.model.receptive_field import receptive_field
 from map_core.sampling.canvas import halo_for
@@ -37,12 +38,12 @@ from validation.gate.boxes import (
     window_ensemble,
     window_grids,
 )
-from validation.gate.cache import Cache, key, lock
+from validation.gate.cache import Cache, key
 from validation.gate.checks import Check, verdict
 from validation.gate.classifier import classifier_test, molecule_features
 from validation.gate.error_rates import load_error_rates, mode_name
 from validation.gate.markov import markov_checks, measure_chain
-from validation.gate.md import density_not_judged, md_checks, md_settings, run_methods, seed_box, window_seed_box
+from validation.gate.md import density_not_judged, md_checks, md_settings, run_methods_locked, seed_box, window_seed_box
 from validation.gate.profile import SHIPPED, shipped_path
 from validation.gate.provenance import provenance
 from validation.gate.results import FORMAT, FORMAT_VERSION
@@ -75,6 +76,7 @@ class GateSession:
 
     def _init_common(self, cache_dir, progress: bool, log) -> None:
         self.cache = Cache(cache_dir)
+        self.client = None  # a distributed.Client: sampling batches and MD runs become Dask tasks (run_gate sets it)
         self.progress = progress
         self.log = log or (lambda msg: None)
         self.seed = self.profile.seed
@@ -117,7 +119,7 @@ class GateSession:
         """(n_boxes, Z, Y, X) boxes sampled from the model, cached per batch."""
         s = self.profile["sampling"]
         return sample_boxes(self.model, self.geometry.shape, s["n_boxes"], s["temperature"], self.seed, s["boundary"],
-                            s["batch"], self.cache.dir(self._model_key()), self.progress, self.log)
+                            s["batch"], self.cache.dir(self._model_key()), self.progress, self.log, self.client)
 
     def _windows(self, which: str, n: int) -> np.ndarray:
         idx = self.inp.train_indices if which == "training" else self.inp.heldout_indices
@@ -252,7 +254,7 @@ class GateSession:
             rng = np.random.default_rng([self.seed, 17])
             bnd = boundary_windows(self.inp.frames, self.inp.train_indices, self.geometry.shape, halo, self.coder, n, rng)
             grids = sample_boxes(self.model, self.geometry.shape, n, T, self.seed + 1, bnd, min(s["batch"], n),
-                                 self.cache.dir(seeded_key), self.progress, self.log)
+                                 self.cache.dir(seeded_key), self.progress, self.log, self.client)
             return measure_chain(self.model, grids, T, self.geometry, bnd)
 
         seeded = self.cache.json(key("chain", seeded_key, T), seeded_chain)
@@ -269,14 +271,13 @@ class GateSession:
         gen_dir = self.cache.dir(key("md-generated", self._gen_key(), md_sections, self.seed))
         ref_dir = self.cache.dir(key("md-training", self.inp.reference_sha256, *self._md_seed_mode(), md_sections, self.seed))
         pos, box, rep = self.md_seed_box(box_nm)
-        self.log(f"MD from a repaired generated box ({len(pos) // 3} waters, {box_nm} nm)")
-        with lock(gen_dir):  # another gate run on this cache waits, then reuses the finished runs
-            gen = run_methods(pos, box, p, gen_dir, rep, self.progress)
         _, (pos_r, box_r, rep_r) = window_seed_box(self.inp.frames, self.inp.train_indices, box_nm, self.coder,
                                                    np.random.default_rng([self.seed, 19]))
-        self.log(f"MD from a training window ({len(pos_r) // 3} waters)")
-        with lock(ref_dir):
-            ref = run_methods(pos_r, box_r, p, ref_dir, rep_r, self.progress)
+        self.log(f"MD from a repaired generated box ({len(pos) // 3} waters, {box_nm} nm) and from a training window "
+                 f"({len(pos_r) // 3} waters)" + ("" if self.client is None else ", as two Dask tasks"))
+        # each run holds its folder's lock: another gate run on this cache waits, then reuses the finished runs
+        gen, ref = map_tasks(self.client, run_methods_locked, [(pos, box, gen_dir, rep), (pos_r, box_r, ref_dir, rep_r)],
+                             shared={"profile": p, "progress": self.progress and self.client is None})
         thresholds = {**p["thresholds"], "md_tolerance": p["thresholds.md_tolerance"]}
         not_judged = density_not_judged(p)
         checks = []

@@ -16,10 +16,14 @@ from validation.report.html import render_report
 
 
 def run_gate(inputs, out_dir, cache_dir=None, groups=GROUPS, progress: bool = False, log=None,
-             command: str | None = None) -> dict:
-    """Run the chosen groups, write results.json and the report into `out_dir`; return the results."""
+             command: str | None = None, client=None) -> dict:
+    """Run the chosen groups, write results.json and the report into `out_dir`; return the results.
+
+    client: a `distributed.Client` (map_core.cluster): the sampling batches and MD runs become Dask
+    tasks; its workers must share the cache's file system."""
     out_dir = Path(out_dir)
     session = open_session(inputs, cache_dir or default_cache_dir(), progress, log)
+    session.client = client
     session.check_groups(groups)
     for g in groups:
         session.group(g)
