@@ -1,9 +1,12 @@
 """MD benchmarks: q-TIP4P/F throughput (ns/day), classical and RPMD, and the cost of one
 equilibrated box by MD against one MAP box of the same size.
 
-Run: python -m benchmarks.bench_md [--waters 343] [--quick]
+Run: python -m benchmarks.bench_md [--waters 343] [--quick] [--platform CUDA]
 Writes benchmarks/results/md.json. Throughput is timed on NVT steps after minimisation,
-thermalisation and a short warm-up, on OpenMM's fastest available platform.
+thermalisation and a short warm-up, on OpenMM's fastest available platform (or --platform);
+every entry records the platform, the device (the GPU's name on CUDA and OpenCL) and its
+precision. On a GPU the RPMD cases are the paper profile's 32 beads, on a CPU 8 (32 would take
+hours there). From the measured throughput it estimates the MD hours of the `paper` gate profile.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 from map_core.sampling.fast import sample_fast
+from validation.gate.profile import load_profile
 from validation.md.boxes import make_water_box
 from validation.md.engine import Engine
+from validation.md.platform import describe_platform, pick_platform
 from validation.md.settings import MDSettings
 from validation.md.water_model import with_m_sites
 
@@ -45,7 +50,21 @@ def ns_per_day(n_waters: int, steps: int, **settings) -> dict:
     engine.step(steps)
     wall = time.perf_counter() - t0
     return {"ns_per_day": steps * md.timestep_ps * 1e-3 * 86400 / wall, "steps": steps, "wall_s": wall,
-            "settings": {k: v for k, v in settings.items()}}
+            "settings": {k: v for k, v in settings.items()}, **describe_platform(engine.context)}
+
+
+def paper_md_hours(throughput: dict, beads: int) -> dict | None:
+    """MD hours of the `paper` gate profile (two seed boxes, each classical MTS then RPMD) at the measured
+    ns/day; None unless the RPMD cases ran with the profile's bead count."""
+    p = load_profile("paper")
+    if beads != p["md.rpmd"]["beads"]:
+        return None
+    classical_ns = 2 * (p["md.classical"]["npt_ps"] + p["md.classical"]["nvt_ps"]) * 1e-3
+    rpmd_ns = 2 * (p["md.rpmd"]["npt_ps"] + p["md.rpmd"]["nvt_ps"]) * 1e-3
+    classical = classical_ns / throughput["classical_mts_0.5_0.1fs"]["ns_per_day"] * 24
+    rpmd = rpmd_ns / throughput[f"rpmd_{beads}_beads_contracted"]["ns_per_day"] * 24
+    return {"classical_hours": classical, "rpmd_hours": rpmd, "total_hours": classical + rpmd,
+            "classical_ns": classical_ns, "rpmd_ns": rpmd_ns}
 
 
 def map_box_seconds(n_waters: int, voxel: float, config: ModelConfig) -> dict:
@@ -60,19 +79,26 @@ def map_box_seconds(n_waters: int, voxel: float, config: ModelConfig) -> dict:
     return {"seconds": time.perf_counter() - t0, "side_voxels": side, "edge_nm": edge, "model": config.to_dict()}
 
 
-def run(n_waters: int = 343, quick: bool = False) -> dict:
+def run(n_waters: int = 343, quick: bool = False, platform: str | None = None) -> dict:
     scale = 0.2 if quick else 1.0
+    gpu = (platform or pick_platform()[0].getName()) in ("CUDA", "OpenCL")
+    beads = 32 if gpu else 8
+    many = 10 if gpu else 1  # a GPU runs thousands of steps in the time a CPU runs hundreds
     cases = {
         "classical": dict(method="classical"),
         "classical_mts_0.5_0.1fs": dict(method="classical", intra_substeps=5),
-        "rpmd_8_beads": dict(method="rpmd", beads=8),
-        "rpmd_8_beads_contracted": dict(method="rpmd", beads=8, contract_reciprocal=True),
+        f"rpmd_{beads}_beads": dict(method="rpmd", beads=beads),
+        f"rpmd_{beads}_beads_contracted": dict(method="rpmd", beads=beads, contract_reciprocal=True),
     }
-    steps = {"classical": 2000, "classical_mts_0.5_0.1fs": 1000, "rpmd_8_beads": 200, "rpmd_8_beads_contracted": 200}
+    steps = dict(zip(cases, (2000 * many, 1000 * many, 200 * many, 200 * many)))
     results = {"machine": machine_info(), "waters": n_waters, "throughput": {}}
     for name, kw in cases.items():
-        results["throughput"][name] = ns_per_day(n_waters, max(20, int(steps[name] * scale)), **kw)
-        print(f"{name}: {results['throughput'][name]['ns_per_day']:.2f} ns/day", flush=True)
+        results["throughput"][name] = ns_per_day(n_waters, max(20, int(steps[name] * scale)), platform=platform, **kw)
+        t = results["throughput"][name]
+        print(f"{name}: {t['ns_per_day']:.2f} ns/day ({t['platform']}, {t['device']})", flush=True)
+    results["paper_profile_md"] = paper_md_hours(results["throughput"], beads)
+    if results["paper_profile_md"]:
+        print(f"paper profile MD: {results['paper_profile_md']['total_hours']:.2f} h", flush=True)
 
     shipped = load_model(default_model_path())[0].config  # the shipped model's size and voxel
     map_cost = map_box_seconds(n_waters, shipped.voxel_nm, shipped)
@@ -89,9 +115,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--waters", type=int, default=343)
     p.add_argument("--quick", action="store_true", help="few steps (a check that the benchmark runs)")
+    p.add_argument("--platform", default=None, help="OpenMM platform (default: the fastest present)")
     p.add_argument("--out", default=str(RESULTS / "md.json"))
     args = p.parse_args(argv)
-    results = run(args.waters, args.quick)
+    results = run(args.waters, args.quick, args.platform)
     write_text_atomic(args.out, json.dumps(results, indent=1))
     print(f"wrote {args.out}")
     return 0

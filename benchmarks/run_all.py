@@ -56,7 +56,12 @@ def table(sampler: dict, md: dict, training: dict | None = None) -> str:
     exp = sampler["scaling_exponent"]
     rows.append(f"| scaling (default model) | exponent {exp:.3f}; {sides} | 1.00 +/- 0.05: {'reached' if exp is not None and abs(exp - 1) <= 0.05 else 'not reached'} |")
     for name, t in md["throughput"].items():
-        rows.append(f"| MD {name}, {md['waters']} waters | {t['ns_per_day']:.2f} ns/day | |")
+        where = t.get("device", "platform not recorded") + (f", {t['precision']} precision" if t.get("precision") else "")
+        rows.append(f"| MD {name}, {md['waters']} waters, OpenMM {t.get('platform', '')} ({where}) | {t['ns_per_day']:.2f} ns/day | |")
+    if md.get("paper_profile_md"):
+        pm = md["paper_profile_md"]
+        rows.append(f"| `paper` gate profile MD at these rates ({pm['classical_ns']:.2f} ns MTS + {pm['rpmd_ns']:.2f} ns 32-bead "
+                    f"contracted RPMD) | {pm['total_hours']:.2f} h | |")
     bc = md["box_cost"]
     for name, s in bc["md_seconds"].items():
         rows.append(f"| one {md['waters']}-water box: {bc['equilibration_ps']:.0f} ps {name} MD vs MAP ({bc['map']['side_voxels']}^3 voxels, {bc['map']['seconds']:.0f} s) | {s / 3600:.2f} h, {bc['md_over_map'][name]:.0f}x the MAP cost | |")

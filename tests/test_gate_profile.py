@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from gate_helpers import DATA, marginal_model, save_model
 
 from map_core.atoms.encoding import Encoding
@@ -24,9 +25,14 @@ TINY = ModelConfig(layers=1, filters=2, dropout=0.0)
 def test_shipped_profiles_load_and_grow_from_smoke_to_paper():
     profiles = {name: load_profile(name) for name in SHIPPED}
     assert [p.name for p in profiles.values()] == list(SHIPPED)
-    sizes = [(p["sampling"]["region_nm"], p["md"]["box_nm"], p["md.classical"]["npt_ps"]) for p in profiles.values()]
+    sizes = [(p["sampling"]["region_nm"], p["md"]["box_nm"], p["md.classical"]["npt_ps"])
+             for p in (profiles[n] for n in ("smoke", "quick", "paper"))]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
-    paper = profiles["paper"]
+    paper, gpu = profiles["paper"], profiles["gpu"]
+    # gpu: the paper's MD box and beads on CUDA, shorter runs, sampling on the GPU
+    assert gpu["md"]["box_nm"] == paper["md"]["box_nm"] and gpu["md.rpmd"]["beads"] == paper["md.rpmd"]["beads"]
+    assert gpu["md.classical"]["nvt_ps"] < paper["md.classical"]["nvt_ps"] and gpu["sampling"]["device"] == "cuda"
+    assert all(profiles[n]["sampling"]["device"] == "cpu" for n in ("smoke", "quick", "paper"))
     # seed 000's MD protocol: 343 waters in a 2.4 nm box, NPT 125 ps -> NVT 500 ps, RPMD 32 beads with contraction
     assert paper["md"]["box_nm"] == 2.4 and paper["md.classical"]["npt_ps"] == 125 and paper["md.classical"]["nvt_ps"] == 500
     assert paper["md.rpmd"]["beads"] == 32 and paper["md.rpmd"]["contract_reciprocal"]
@@ -140,6 +146,28 @@ def test_a_region_too_thin_for_a_markov_block_is_refused_before_sampling(tmp_pat
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "under one block of 13 planes" in err, err
     assert not out.exists() and not any(cache.rglob("*.npz"))
+
+
+def test_the_gpu_profile_is_refused_before_any_work_where_torch_has_no_cuda(tmp_path, capsys):
+    """The gpu profile samples on CUDA and runs OpenMM's CUDA platform; without CUDA it stops at once."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the gpu profile would run")
+    out = tmp_path / "out"
+    assert main(["validate", "--profile", "gpu", "--cache", str(tmp_path / "cache"), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no CUDA device" in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[sampling]\ndevice = "gpu"\n', "device = 'gpu' must be 'cpu', 'cuda' or 'cuda:N'"),
+    ('[md]\nplatform = "Metal"\n', "platform = 'Metal' must be one of 'auto', 'CUDA'"),
+])
+def test_device_and_platform_keys_are_checked(tmp_path, text, message):
+    path = tmp_path / "p.toml"
+    path.write_text('extends = "smoke"\n' + text)
+    with pytest.raises(MapSuiteError, match=message):
+        load_profile(path)
 
 
 def test_cli_report_refuses_a_file_that_is_not_results(tmp_path, capsys):

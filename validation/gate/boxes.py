@@ -103,7 +103,8 @@ def judging_geometry(voxel_nm: float, encoding: str, sampling: dict):
 # --- ensembles -------------------------------------------------------------------------------
 
 def sample_boxes(model, shape, n_boxes: int, temperature: float, seed: int, boundary="empty",
-                 batch: int = 1, cache_dir=None, progress: bool = False, log=None, client=None) -> np.ndarray:
+                 batch: int = 1, cache_dir=None, progress: bool = False, log=None, client=None,
+                 device: str = "cpu") -> np.ndarray:
     """(n_boxes, Z, Y, X) uint8 boxes from map_core's fast exact sampler.
 
     boundary: 'empty', 'outside' or an integer array (n_boxes, Z + 2hz, ...) of classes around
@@ -112,15 +113,17 @@ def sample_boxes(model, shape, n_boxes: int, temperature: float, seed: int, boun
     model and the arguments. log: optional callable(str) told about each batch sampled.
     client: a `distributed.Client`: the missing batches are sampled as tasks on its workers, which
     write them into `cache_dir` (a shared file system; required then); per-box seed streams keep
-    the boxes those of a single-process run.
+    the boxes those of a single-process run. device: where the sampler runs (the boxes are the same).
     """
     if client is not None and cache_dir is None:
         raise ValueError("sampling on a Dask cluster needs a cache_dir that its workers write into")
     with lock(cache_dir) if cache_dir else contextlib.nullcontext():
-        return _sample_boxes(model, shape, n_boxes, temperature, seed, boundary, batch, cache_dir, progress, log, client)
+        return _sample_boxes(model, shape, n_boxes, temperature, seed, boundary, batch, cache_dir, progress, log, client,
+                             device)
 
 
-def _sample_boxes(model, shape, n_boxes, temperature, seed, boundary, batch, cache_dir, progress, log, client) -> np.ndarray:
+def _sample_boxes(model, shape, n_boxes, temperature, seed, boundary, batch, cache_dir, progress, log, client,
+                  device) -> np.ndarray:
     pieces, todo = {}, []
     for first in range(0, n_boxes, batch):
         count = min(batch, n_boxes - first)
@@ -136,7 +139,8 @@ def _sample_boxes(model, shape, n_boxes, temperature, seed, boundary, batch, cac
         where = "" if client is None else f" as {len(todo)} Dask tasks"
         log(f"sampling {sum(t[1] for t in todo)} of {n_boxes} boxes{where}, {tuple(shape)} voxels, T = {temperature}, "
             f"boundary: {kind}")
-    job = {"shape": tuple(shape), "temperature": temperature, "seed": seed, "progress": progress and client is None}
+    job = {"shape": tuple(shape), "temperature": temperature, "seed": seed, "progress": progress and client is None,
+           "device": device}
     done = None if log is None else lambda k, n: log(f"sampled batch {k} of {n}")  # noqa: E731
     for (first, *_), grids in zip(todo, map_tasks(client, sample_batch, todo, shared={"model": model, "job": job}, done=done)):
         pieces[first] = grids
@@ -146,7 +150,7 @@ def _sample_boxes(model, shape, n_boxes, temperature, seed, boundary, batch, cac
 def sample_batch(first: int, count: int, boundary, path, model, job: dict) -> np.ndarray:
     """Boxes [first, first + count) of a `sample_boxes` job, (count, Z, Y, X) uint8; kept (sealed) at `path` if given."""
     grids, _ = sample_fast(model, job["shape"], n_boxes=count, temperature=job["temperature"], seed=job["seed"],
-                           boundary=boundary, progress=job["progress"], first_box=first)
+                           boundary=boundary, progress=job["progress"], first_box=first, device=job["device"])
     grids = grids.numpy().astype(np.uint8)
     if path is not None:
         with atomic_path(path) as tmp:

@@ -117,7 +117,8 @@ def md_settings(profile, method: str, seed: int, box_nm=None):
     cutoff = min(1.0, CUTOFF_FRACTION * float(np.min(box_nm))) if box_nm is not None else None
     kw = dict(method=method, temperature_k=300.0, pressure_bar=1.0, timestep_fs=base["timestep_fs"], cutoff_nm=cutoff,
               npt_ps=sub["npt_ps"], nvt_ps=sub["nvt_ps"], report_ps=base["report_ps"], traj_ps=base["traj_ps"],
-              chunk_ps=max(base["traj_ps"], min(t for t in (sub["npt_ps"], sub["nvt_ps"]) if t > 0) / 4.0), seed=seed)
+              chunk_ps=max(base["traj_ps"], min(t for t in (sub["npt_ps"], sub["nvt_ps"]) if t > 0) / 4.0), seed=seed,
+              platform=None if base["platform"] == "auto" else base["platform"])
     if method == "classical":
         kw["intra_substeps"] = sub["intra_substeps"]
     else:

@@ -1,6 +1,6 @@
 """Gate profiles: TOML files that fix the sizes, run lengths and thresholds of one gate run.
 
-A profile is either a shipped name (``smoke``, ``quick``, ``paper``: ``validation/gate/profiles/``)
+A profile is either a shipped name (``smoke``, ``quick``, ``paper``, ``gpu``: ``validation/gate/profiles/``)
 or the path of a user's ``.toml`` file. A user file may start from a shipped profile with
 ``extends = "quick"`` at the top level and then override single keys. Every key is checked
 (type, range, unknown names) before any work starts; a problem is one MapSuiteError line
@@ -12,11 +12,13 @@ Debye. Sections and keys (see ``SCHEMA``; shipped files document every key):
 - ``[profile]`` name, description, seed.
 - ``[sampling]`` region_nm (edge of the analysed cube), burn_in_nm and burn_in_fields (the
   burned-in margin is the larger of burn_in_nm and burn_in_fields receptive-field depths),
-  n_boxes, batch, temperature, boundary.
+  n_boxes, batch, temperature, boundary, device (where the sampler runs: 'cpu', 'cuda', 'cuda:N';
+  the boxes do not depend on it, so it is not part of their cache key).
 - ``[reference]`` windows: training-frame windows voxelised like the generated boxes.
 - ``[structure]`` RDF range and bins, histogram bins, classifier size.
 - ``[markov]`` seeded_boxes, alpha (two-sample test level), rel_tol.
-- ``[md]`` enabled, box_nm, timestep_fs, traj_ps, report_ps; ``[md.classical]`` npt_ps,
+- ``[md]`` enabled, box_nm, timestep_fs, traj_ps, report_ps, min_waters, platform (OpenMM
+  platform name, or 'auto': CUDA > OpenCL > CPU); ``[md.classical]`` npt_ps,
   nvt_ps, intra_substeps; ``[md.rpmd]`` enabled, beads, npt_ps, nvt_ps, contract_reciprocal,
   start ('repaired' box or end of the 'classical' run). RPMD that starts from the classical run may
   skip NPT (npt_ps = 0): it then runs NVT at the classical run's mean volume and its density is not
@@ -42,7 +44,8 @@ from pathlib import Path
 
 from map_core.errors import MapSuiteError
 
-SHIPPED = ("smoke", "quick", "paper")
+SHIPPED = ("smoke", "quick", "paper", "gpu")
+PLATFORMS = ("auto", "CUDA", "OpenCL", "CPU", "Reference")
 
 
 def _pos(x):
@@ -73,6 +76,10 @@ def _str(x):
     return isinstance(x, str)
 
 
+def _device(x):
+    return isinstance(x, str) and (x in ("cpu", "cuda") or (x.startswith("cuda:") and x[5:].isdigit()))
+
+
 def _bool(x):
     return isinstance(x, bool)
 
@@ -96,6 +103,7 @@ SCHEMA = {
         "region_nm": POS, "burn_in_nm": NONNEG, "burn_in_fields": NONNEG, "n_boxes": _ints(2),
         "batch": _ints(1), "temperature": POS,
         "boundary": (_choice("empty", "outside"), "'empty' or 'outside'"),
+        "device": (_device, "'cpu', 'cuda' or 'cuda:N'"),
     },
     "reference": {"windows": _ints(2)},
     "structure": {
@@ -105,7 +113,7 @@ SCHEMA = {
     },
     "markov": {"seeded_boxes": _ints(2), "alpha": PROB, "rel_tol": NONNEG},
     "md": {"enabled": BOOL, "box_nm": POS, "timestep_fs": POS, "traj_ps": POS, "report_ps": POS,
-           "min_waters": _ints(2)},
+           "min_waters": _ints(2), "platform": (_choice(*PLATFORMS), "one of " + ", ".join(repr(p) for p in PLATFORMS))},
     "md.classical": {"npt_ps": POS, "nvt_ps": POS, "intra_substeps": _ints(1)},
     "md.rpmd": {"enabled": BOOL, "beads": _ints(1), "npt_ps": NONNEG, "nvt_ps": POS, "contract_reciprocal": BOOL,
                 "start": (_choice("repaired", "classical"), "'repaired' or 'classical'")},

@@ -25,6 +25,7 @@ import numpy as np
 
 from map_core.cluster import map_tasks
 from map_core.errors import MapSuiteError
+from map_core.model.device import resolve_device
 from map_core.model.receptive_field import receptive_field
 from map_core.sampling.canvas import halo_for
 from map_core.sampling.generate import check_fits
@@ -66,6 +67,7 @@ class GateSession:
         self.model = inputs.model
         self.coder = self.model.config.coder()
         self.geometry = box_geometry(self.model.config, self.profile["sampling"])
+        resolve_device(self.profile["sampling"]["device"])  # a CUDA profile on a machine without one: refused now
         self._init_common(cache_dir, progress, log)
         self.calibration = calibration_match(self.profile, self.coder)
         if not self.calibration["matches"]:
@@ -102,7 +104,7 @@ class GateSession:
     # --- ensembles -----------------------------------------------------------------------
     def _model_key(self) -> str:
         """Cache key of the model's own samples."""
-        return key("generated", self.inp.model_sha256, self.profile["sampling"], self.geometry.as_dict(), self.seed)
+        return key("generated", self.inp.model_sha256, sampling_key(self.profile), self.geometry.as_dict(), self.seed)
 
     def _gen_key(self) -> str:
         """Cache key of the boxes judged by the structure and MD checks."""
@@ -119,7 +121,7 @@ class GateSession:
         """(n_boxes, Z, Y, X) boxes sampled from the model, cached per batch."""
         s = self.profile["sampling"]
         return sample_boxes(self.model, self.geometry.shape, s["n_boxes"], s["temperature"], self.seed, s["boundary"],
-                            s["batch"], self.cache.dir(self._model_key()), self.progress, self.log, self.client)
+                            s["batch"], self.cache.dir(self._model_key()), self.progress, self.log, self.client, s["device"])
 
     def _windows(self, which: str, n: int) -> np.ndarray:
         idx = self.inp.train_indices if which == "training" else self.inp.heldout_indices
@@ -248,13 +250,14 @@ class GateSession:
                                 lambda: measure_chain(self.model, self.sampled(), T, self.geometry, s["boundary"]))
         n = mk["seeded_boxes"]
         halo = halo_for(receptive_field(self.model.config))
-        seeded_key = key("seeded", self.inp.model_sha256, self.inp.reference_sha256, s, self.geometry.as_dict(), n, self.seed)
+        seeded_key = key("seeded", self.inp.model_sha256, self.inp.reference_sha256, sampling_key(self.profile),
+                         self.geometry.as_dict(), n, self.seed)
 
         def seeded_chain():
             rng = np.random.default_rng([self.seed, 17])
             bnd = boundary_windows(self.inp.frames, self.inp.train_indices, self.geometry.shape, halo, self.coder, n, rng)
             grids = sample_boxes(self.model, self.geometry.shape, n, T, self.seed + 1, bnd, min(s["batch"], n),
-                                 self.cache.dir(seeded_key), self.progress, self.log, self.client)
+                                 self.cache.dir(seeded_key), self.progress, self.log, self.client, s["device"])
             return measure_chain(self.model, grids, T, self.geometry, bnd)
 
         seeded = self.cache.json(key("chain", seeded_key, T), seeded_chain)
@@ -337,6 +340,11 @@ class GateSession:
             out[g] = {k: v for k, v in self._groups[g].items() if k != "checks"}
         out["table1"] = table1(out.get("md"))
         return out
+
+
+def sampling_key(profile) -> dict:
+    """The [sampling] settings the sampled boxes depend on: all but the device (CPU and CUDA draw the same boxes)."""
+    return {k: v for k, v in profile["sampling"].items() if k != "device"}
 
 
 def calibration_match(profile, coder) -> dict:

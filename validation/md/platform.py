@@ -35,3 +35,18 @@ def pick_platform(name: str | None = None, threads: int | None = None):
     if chosen in ("CUDA", "OpenCL"):
         properties["Precision"] = "mixed"
     return openmm.Platform.getPlatformByName(chosen), properties
+
+
+def describe_platform(context) -> dict:
+    """{"platform", "device", "precision"} of an OpenMM Context: on CUDA and OpenCL the GPU's name and
+    precision (OpenMM's DeviceName and Precision properties); on the CPU platform its thread count
+    (precision None: not a property there)."""
+    platform = context.getPlatform()
+    name = platform.getName()
+    info = {"platform": name, "device": name.lower(), "precision": None}
+    if name in ("CUDA", "OpenCL"):
+        info["device"] = platform.getPropertyValue(context, "DeviceName")
+        info["precision"] = platform.getPropertyValue(context, "Precision")
+    elif name == "CPU":
+        info["device"] = f"cpu, {platform.getPropertyValue(context, 'Threads')} threads"
+    return info
