@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from map_core.atoms.encoding import Encoding
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 from map_core.model.receptive_field import analytic_mask, receptive_field
+from map_core.sampling import fast as fast_module
 from map_core.sampling.canvas import halo_for
 from map_core.sampling.fast import sample_fast
 from map_core.sampling.likelihood import log_prob
@@ -107,3 +108,15 @@ def test_sampler_leaves_the_callers_model_alone():
     sample_fast(model, (2, 2, 2), dtype=torch.float64)
     sample_reference(model, (2, 2, 2))
     assert model.training and next(model.parameters()).dtype == torch.float32
+
+
+def test_step_indices_uploaded_in_chunks_give_the_same_boxes(monkeypatch):
+    """The torch path (a GPU's) takes its steps' index arrays from chunks uploaded at once; chunks of 3
+    steps put many chunk edges inside one box, and the boxes still equal the numpy path's."""
+    torch.manual_seed(2)
+    model = PixelCNN3D(ModelConfig(layers=2, filters=4, dropout=0.0)).eval()
+    numpy_grids, numpy_lp = sample_fast(model, (5, 6, 7), n_boxes=2, seed=4, dtype=torch.float64)
+    monkeypatch.setattr(fast_module, "STEP_CHUNK", 3)
+    torch_grids, torch_lp = sample_fast(model, (5, 6, 7), n_boxes=2, seed=4, dtype=torch.float64, backend="torch")
+    assert torch.equal(numpy_grids, torch_grids)
+    assert torch.allclose(numpy_lp, torch_lp, rtol=0, atol=1e-9)

@@ -14,9 +14,14 @@ full forward pass, so the probabilities equal those of `log_prob` up to round-of
 Backends: on the CPU the steps run in numpy (its per-call cost is several times below torch's at
 these sizes); on any other torch device ("cuda") the same step code runs on torch tensors.
 `backend="torch"` runs the torch path on the CPU too, which is how the tests check it without a GPU.
+On a device the step loop never waits for it: the steps' index arrays are uploaded
+``STEP_CHUNK`` steps at a time (one copy per array kind per chunk, not per step), the uniforms
+are on the device from the start, and nothing is read back until the end.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import scipy.special
@@ -26,7 +31,48 @@ from tqdm import tqdm
 from map_core.model.pixelcnn import PixelCNN3D, eval_copy, input_matrix
 from map_core.model.receptive_field import receptive_field
 from map_core.sampling.canvas import box_uniforms, choose, make_canvas
-from map_core.sampling.wavefront import Wavefront
+from map_core.sampling.wavefront import Step, Wavefront
+
+
+STEP_CHUNK = 256  # wavefront steps whose index arrays go to the device in one copy per array kind
+_INDEX_FIELDS = ("v_at", "v_below", "v_win", "d_at", "d_next", "d_win", "hcur", "h_win0", "h_win", "hz", "hy", "hx")
+
+
+class _Steps:
+    """The wavefront's steps with their index arrays on the backend (`get(t)`: a Step or None).
+
+    numpy: built step by step, as they are used. torch: built for STEP_CHUNK steps at once and
+    copied to the device as one array per field, then sliced into views, so a step costs no
+    host-to-device copy and the host never waits for the device."""
+
+    def __init__(self, wf: Wavefront, be: "_Backend"):
+        self.wf, self.be = wf, be
+        self.first, self.chunk = 0, []
+
+    def get(self, t: int):
+        if self.be.numpy:
+            s = self.wf.step(t)
+            return None if s is None else dataclasses.replace(s, vmask=self.be.mask(s.vmask), dmask=self.be.mask(s.dmask))
+        if not self.first <= t < self.first + len(self.chunk):
+            self._load(t)
+        return self.chunk[t - self.first]
+
+    def _load(self, t0: int) -> None:
+        steps = [self.wf.step(t) for t in range(t0, min(t0 + STEP_CHUNK, self.wf.n_steps))]
+        real = [s for s in steps if s is not None]
+        fields = {}
+        for name in _INDEX_FIELDS + ("vmask", "dmask"):
+            arrays = [getattr(s, name) for s in real]
+            if name in ("vmask", "dmask"):
+                arrays = [a[:, None, :, None] for a in arrays]
+            flat = np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0, np.int64)
+            dev = torch.from_numpy(flat).to(self.be.device, self.be.dtype if name.endswith("mask") else torch.int64)
+            fields[name] = [piece.view(a.shape) for piece, a in zip(dev.split([a.size for a in arrays]), arrays)]
+        chunk, i = [], 0
+        for s in steps:
+            chunk.append(None if s is None else Step(**{k: v[i] for k, v in fields.items()}))
+            i += s is not None
+        self.first, self.chunk = t0, chunk
 
 
 def _conv_matrix(conv: torch.nn.Conv3d) -> torch.Tensor:
@@ -54,9 +100,6 @@ class _Backend:
         if self.numpy:
             return a.take(idx, axis=1)
         return a.index_select(1, idx.reshape(-1)).reshape(a.shape[0], *idx.shape, a.shape[2])
-
-    def index(self, a: np.ndarray):
-        return a if self.numpy else torch.from_numpy(a).to(self.device)
 
     def zeros(self, *shape):
         return np.zeros(shape, self.np_dtype) if self.numpy else torch.zeros(shape, dtype=self.dtype, device=self.device)
@@ -183,21 +226,21 @@ def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, prog
         start_links(z + 1)
 
     start_links(0)
+    plan = _Steps(wf, be)
     steps = range(wf.n_steps)
     if progress:
         steps = tqdm(steps, desc="generate (fast)", unit="step", mininterval=1.0)
     for t in steps:
         if t % wf.Dz == 0 and t // wf.Dz < planes:
             start_plane(t // wf.Dz)
-        s = wf.step(t)
+        s = plan.get(t)
         if s is None:
             continue
         n = s.v_at.shape[1]
-        if len(s.hcur):
+        if s.hcur.shape[0]:
             _horizontal_and_sample(be, w, act, s, hot, h_out, links, values, free, u, eye, temperature, logp_total)
-        v_at, v_below, v_win = be.index(s.v_at), be.index(s.v_below), be.index(s.v_win)
-        d_at, d_next, d_win = be.index(s.d_at), be.index(s.d_next), be.index(s.d_win)
-        vmask, dmask = be.mask(s.vmask), be.mask(s.dmask)
+        v_at, v_below, v_win, d_at, d_next, d_win = s.v_at, s.v_below, s.v_win, s.d_at, s.d_next, s.d_win
+        vmask, dmask = s.vmask, s.dmask
         v_in = d_in = hot
         for l in range(n_layers):
             v_pre = (be.take(v_in, v_win[l]).reshape(bsz * n, -1) @ w.v[l]).reshape(bsz, n, width)
@@ -214,14 +257,14 @@ def _sample_fast(model, shape, n_boxes, temperature, seed, boundary, fixed, prog
 
 
 def _horizontal_and_sample(be, w, act, s, hot, h_out, links, values, free, u, eye, temperature, logp_total):
-    """Horizontal stack, head and sampling of the step's voxels (z, y, x) = (s.hz, s.hy, s.hx)."""
-    idx = be.index
-    bsz, m = hot.shape[0], len(s.hcur)
-    hcur = idx(s.hcur)
+    """Horizontal stack, head and sampling of the step's voxels (z, y, x) = (s.hz, s.hy, s.hx);
+    the step's arrays are on the backend already (`_Steps`)."""
+    bsz, m = hot.shape[0], s.hcur.shape[0]
+    hcur = s.hcur
     g = None
     width = w.h[0].shape[1]
-    win = be.take(hot, idx(s.h_win0))
-    h_win = idx(s.h_win)
+    win = be.take(hot, s.h_win0)
+    h_win = s.h_win
     for l in range(len(w.h)):
         pre = (win.reshape(bsz * m, -1) @ w.h[l]).reshape(bsz, m, -1) + be.take(links[l], hcur)[..., :width]
         out = (be.act(act, pre).reshape(bsz * m, -1) @ w.out[l] + w.out_bias[l]).reshape(bsz, m, -1)
@@ -232,9 +275,9 @@ def _horizontal_and_sample(be, w, act, s, hot, h_out, links, values, free, u, ey
     w1, b1, w2, b2 = w.head
     hidden = be.relu(be.relu(g).reshape(bsz * m, -1) @ w1 + b1)
     logits = (hidden @ w2 + b2).reshape(bsz, m, -1)
-    hz, hy, hx = idx(s.hz), idx(s.hy), idx(s.hx)
+    hz, hy, hx = s.hz, s.hy, s.hx
     is_free = free[:, hz, hy, hx]
-    if not is_free.any():
+    if be.numpy and not is_free.any():  # a cheap skip on the host; on a device this test would wait for it
         return
     cls, logp = choose(logits, u[:, hz, hy, hx], temperature)
     new = is_free * cls + ~is_free * values[:, hz, hy, hx]
