@@ -11,6 +11,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+from markupsafe import Markup
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
@@ -22,6 +23,12 @@ EXPERIMENT_PEAKS_A = {"g_OO": [(2.79, "Soper 2013"), (2.80, "Skinner 2013")], "g
                       "g_HH": [(2.43, "Soper 2013")]}
 COLOURS = {"generated": "#c0392b", "training": "#1f5fa8", "heldout": "#7f8c8d"}
 LABELS = {"generated": "generated", "training": "training (voxelised)", "heldout": "held-out training (control)"}
+
+
+def inline_figures(svgs: dict, names) -> dict:
+    """Inline SVG per figure name (our own matplotlib output, so not escaped); a note where one is missing."""
+    missing = Markup('<p class="muted">(figure not drawn: no data)</p>')
+    return {name: Markup(svgs[name]) if name in svgs else missing for name in names}
 
 
 def save_figure(fig: Figure, out_dir, name: str) -> str:

@@ -13,10 +13,9 @@ import math
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
 
 from map_core.files import write_text_atomic
-from validation.report.figures import FIGURES, draw_all
+from validation.report.figures import FIGURES, draw_all, inline_figures
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "report.html.j2"
@@ -100,18 +99,12 @@ def render_html(results: dict, svgs: dict) -> str:
     groups = [(g, GROUP_TITLES[g], [r for r in rows if r["group"] == g]) for g in results.get("groups", [])]
     return env.get_template(TEMPLATE).render(
         r=results, groups=groups, rows=rows, table1=_table1(results),
-        figures=_figures(svgs), svg_names=sorted(svgs),
+        figures=inline_figures(svgs, [name for name, _, _ in FIGURES]), svg_names=sorted(svgs),
         passed=sum(1 for x in rows if x["passed"]), failed=[x for x in rows if not x["passed"]],
         too_tight=[x for x in rows if x["control_fails"]],
         profile_json=json.dumps(results.get("profile", {}), indent=1, sort_keys=True),
         provenance_json=json.dumps(results.get("provenance", {}), indent=1, sort_keys=True),
     )
-
-
-def _figures(svgs: dict) -> dict:
-    """Inline SVG per figure name (our own matplotlib output, so not escaped); a note where missing."""
-    missing = Markup('<p class="muted">(figure not drawn: no data)</p>')
-    return {name: Markup(svgs[name]) if name in svgs else missing for name, _, _ in FIGURES}
 
 
 def render_report(results: dict, out_dir) -> Path:

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import BoundaryNorm
@@ -32,7 +31,7 @@ from matplotlib.ticker import MaxNLocator
 
 from map_core.files import write_text_atomic
 from validation.motif.scan import SEED_000
-from validation.report.figures import save_figure
+from validation.report.figures import inline_figures, save_figure
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "motif.html.j2"
@@ -252,8 +251,7 @@ def render_motif_html(result: dict, svgs: dict) -> str:
     """The report as an HTML string (figures: name -> SVG text, as ``draw_motif_figures`` returns)."""
     env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    missing = Markup('<p class="muted">(figure not drawn: no data)</p>')
-    figures = {name: Markup(svgs[name]) if name in svgs else missing for name, _ in FIGURES}
+    figures = inline_figures(svgs, [name for name, _ in FIGURES])
     provenance = {k: result.get(k) for k in PROVENANCE_KEYS if k in result}
     conv = _convergence(result)
     return env.get_template(TEMPLATE).render(
