@@ -15,6 +15,7 @@ Which worker runs a task never changes its result: every task carries its own se
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from pathlib import Path
 
@@ -32,6 +33,21 @@ def _local_workers(spec: str) -> int:
     return int(text)
 
 
+def read_scheduler_file(path) -> str:
+    """The scheduler address in a Dask scheduler file (JSON with an "address" such as tcp://host:8786).
+
+    Read here rather than by `distributed.Client(scheduler_file=...)`, which meets damaged bytes with
+    an AssertionError; here any bad file is one MapSuiteError naming it."""
+    try:
+        info = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+        raise MapSuiteError(f"not a Dask scheduler file: {exc}", path) from None
+    address = info.get("address") if isinstance(info, dict) else None
+    if not isinstance(address, str) or "://" not in address:
+        raise MapSuiteError('not a Dask scheduler file: no "address" such as tcp://host:8786', path)
+    return address
+
+
 @contextlib.contextmanager
 def dask_client(spec: str | None):
     """A `distributed.Client` for `spec` (see the module docstring), closed on exit; None when `spec` is None."""
@@ -44,8 +60,8 @@ def dask_client(spec: str | None):
             cluster = LocalCluster(n_workers=_local_workers(spec), threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
             client = Client(cluster)
-        elif Path(spec).is_file():
-            client = Client(scheduler_file=spec, timeout=CONNECT_TIMEOUT)
+        elif Path(spec).exists():
+            client = Client(read_scheduler_file(spec), timeout=CONNECT_TIMEOUT)
         else:
             client = Client(spec, timeout=CONNECT_TIMEOUT)
     except MapSuiteError:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from map_core.atoms.frames import load_frames
 from map_core.atoms.voxels import encode
+from map_core.cluster import read_scheduler_file
 from map_core.errors import MapSuiteError
 from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
@@ -48,6 +49,14 @@ def _import_source(fmt: str, folder: Path) -> Path:
     return path
 
 
+def _scheduler_file(folder: Path) -> Path:
+    """A Dask scheduler file as `dask scheduler --scheduler-file` writes it."""
+    path = folder / "scheduler.json"
+    path.write_text('{"type": "Scheduler", "id": "Scheduler-1", "address": "tcp://10.0.0.5:8786", "services": {}, '
+                    '"started": 1764630000.0, "workers": {}}')
+    return path
+
+
 # name -> (source file, given a scratch folder; loader)
 LOADERS = {
     "checkpoint": (lambda _: default_model_path(), lambda p: load_model(p)),
@@ -57,6 +66,7 @@ LOADERS = {
     "known_failures": (lambda _: EXPECTED, lambda p: load_expected_failures(p, "smoke")),
     "motif_scan": (lambda _: MOTIF / "scan.json", lambda p: load_scan(p)),
     "motif_step": (lambda _: MOTIF / "iteration_01.npz", lambda p: read_step(p, 1)),
+    "scheduler_file": (_scheduler_file, read_scheduler_file),
     **{f"import_{fmt}": (lambda folder, fmt=fmt: _import_source(fmt, folder),
                          lambda p, fmt=fmt: read_boxes(p, fmt=fmt, voxel_nm=0.05)) for fmt in ("pdb", "extxyz", "npy")},
 }
