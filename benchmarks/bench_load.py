@@ -27,7 +27,8 @@ from map_core.files import write_text_atomic
 from map_core.model.checkpoint import save_checkpoint
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 from map_core.sampling.generate import generate_to_file
-from validation.gate.inputs import SHIPPED_TRAINING_SET, resolve_inputs
+from validation.gate.inputs import resolve_inputs
+from validation.gate.reference import SHIPPED_TRAINING_SET
 from validation.gate.session import GateSession
 
 RESULTS = Path(__file__).parent / "results"

@@ -19,7 +19,7 @@ from map_core.atoms.voxels import encode
 from map_core.training.crops import split_frames
 from validation.cli.main import main
 from validation.gate.foreign import reoriented
-from validation.gate.inputs import SHIPPED_TRAINING_SET
+from validation.gate.reference import SHIPPED_TRAINING_SET
 
 REPO = Path(__file__).resolve().parents[1]
 

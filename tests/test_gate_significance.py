@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
+from map_core.atoms.encoding import Encoding
 from map_core.atoms.frames import load_frames, save_frames
 from map_core.training.crops import split_frames
 from validation.gate.boxes import judging_geometry, region_frames, window_ensemble
 from validation.gate.classifier import accuracy_p_value
-from validation.gate.error_rates import failed_checks, judging_thresholds, measure_error_rates
+from validation.gate.error_rates import judging_inputs, measure_error_rates
 from validation.gate.foreign import reoriented
-from validation.gate.inputs import SHIPPED_TRAINING_SET
 from validation.gate.profile import load_profile
+from validation.gate.reference import SHIPPED_TRAINING_SET
 from validation.gate.significance import bootstrap_null, combine_measurements, p_value, z_score
 from validation.gate.structure import measure_structure, structure_values
 
@@ -81,10 +82,10 @@ def test_classifier_p_value_is_the_exact_binomial_tail():
     assert math.isnan(accuracy_p_value(0, 0))
 
 
-def test_failed_checks_uses_the_modes_thresholds():
-    th = judging_thresholds(SMOKE, None)
+def test_error_rate_draws_are_judged_by_the_modes_thresholds():
+    th = judging_inputs("smoke", SHIPPED_TRAINING_SET, None).thresholds
     assert th["oh_bond_w1_nm"] == SMOKE["thresholds.continuous"]["oh_bond_w1_nm"] != SMOKE["thresholds"]["oh_bond_w1_nm"]
-    assert failed_checks({"oh_bond": 1e-4, "g_OO": float("nan")}, th) == ["g_OO"]
+    assert judging_inputs("smoke", SHIPPED_TRAINING_SET, Encoding("water", 0.05)).thresholds == SMOKE["thresholds"]
 
 
 def test_error_rates_small(shipped, tmp_path):
@@ -92,7 +93,7 @@ def test_error_rates_small(shipped, tmp_path):
     frames, _, held = shipped
     path = tmp_path / "reoriented.npz"
     save_frames(path, reoriented(frames.select(held[::8]), seed=1))
-    res = measure_error_rates(SMOKE, SHIPPED_TRAINING_SET, None, draws=2, foreign={"reoriented": path},
+    res = measure_error_rates(judging_inputs("smoke", SHIPPED_TRAINING_SET, None), draws=2, foreign={"reoriented": path},
                               power_draws=2, log=lambda msg: None)
     assert res["mode"] == "continuous" and res["false_failure"]["draws"] == 2
     assert res["false_failure"]["failed"] == 0

@@ -1,4 +1,4 @@
-"""The import rules of the package layout (DESIGN.md), read from the source with `ast`.
+"""The import rules of the package layout (subpackages by job, imports one way), read from the source with `ast`.
 
 - map_core imports nothing from validation;
 - inside map_core: atoms <- model <- {training, sampling}; training and sampling do not import

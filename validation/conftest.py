@@ -19,7 +19,8 @@ import pytest
 from map_core.errors import MapSuiteError
 from validation.gate.cache import default_cache_dir
 from validation.gate.expected import load_expected_failures
-from validation.gate.given import open_session, resolve_gate_inputs
+from validation.gate.inputs import resolve_gate_inputs
+from validation.gate.session import open_session
 from validation.gate.results import write_results
 from validation.report.html import render_report
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from map_core.arguments import OneLineParser
-from map_core.errors import MapSuiteError
+from map_core.errors import run_one_line
 from validation.cli import evaluate, export, generate, motif, report, simulate, toy, train, validate
 
 COMMANDS = {
@@ -37,14 +37,7 @@ def build_parser() -> OneLineParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    try:
-        return int(COMMANDS[args.command][0].run(args) or 0)
-    except MapSuiteError as exc:
-        print(f"map-suite {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"map-suite {args.command}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
-        return 130
+    return run_one_line(f"map-suite {args.command}", lambda: COMMANDS[args.command][0].run(args))
 
 
 if __name__ == "__main__":

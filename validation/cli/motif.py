@@ -16,7 +16,7 @@ from map_core.errors import MapSuiteError
 from map_core.files import atomic_path, sha256_file, write_text_atomic
 from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
-from validation.gate.inputs import SHIPPED_TRAINING_SET
+from validation.gate.reference import SHIPPED_TRAINING_SET
 from validation.motif.run import run_motif_job
 from validation.motif.scan import default_probe_nm, load_scan, probe_counts, scan_frames, write_scan
 from validation.report.motif import render_motif_report

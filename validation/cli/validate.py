@@ -14,8 +14,8 @@ from map_core.arguments import POSITIVE, SEED
 from map_core.atoms.encoding import ENCODINGS
 from map_core.cluster import dask_client
 from map_core.errors import MapSuiteError
-from validation.gate.given import resolve_gate_inputs
-from validation.gate.session import GROUPS
+from validation.gate.inputs import resolve_gate_inputs
+from validation.gate.registry import GROUPS
 from validation.md.imports import SEED_CLASSES
 from validation.report.run import run_gate
 

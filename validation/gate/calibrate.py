@@ -4,9 +4,10 @@
     python -m validation.gate.calibrate PROFILE --error-rates [--draws 50] [--foreign DIR] [--write]
     python -m validation.gate.calibrate --table
 
-Draws `draws` ensembles of held-out training windows (the last 20 % of the frames, as training
-splits them), each the profile's n_boxes, and measures every structure check against windows of
-the training split, exactly as the gate does; then does the same for negative controls: ideal
+Draws `draws` ensembles of held-out training windows (the reference's held-out split,
+validation.gate.reference), each the profile's n_boxes, and judges every structure check against
+windows of the training split through the gate's own judging path
+(``GateSession.judge_structure``); then does the same for negative controls: ideal
 gases of rigid water molecules (3 seeds), a random-weight model, and voxels drawn independently
 with the training class frequencies at T = 1, 2 and 0.5. Prints the held-out median, 90th
 percentile and maximum, the profile's thresholds, the rule's suggestion, and each control's
@@ -30,25 +31,20 @@ import torch
 
 from map_core.arguments import POSITIVE, OneLineParser, count
 from map_core.atoms.encoding import ENCODINGS, Encoding
-from map_core.atoms.frames import load_frames
-from map_core.errors import MapSuiteError
+from map_core.errors import MapSuiteError, run_one_line
 from map_core.model.checkpoint import load_checkpoint
 from map_core.model.default import default_model_path
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
-from map_core.training.crops import class_frequencies, split_frames, voxelise
-from validation.gate.boxes import decode_grids, ideal_gas_grids, sample_boxes
-from validation.gate.error_rates import (
-    ERROR_RATES_PATH,
-    Judge,
-    checks_table,
-    markdown_table,
-    measure_error_rates,
-    write_error_rates,
-)
-from validation.gate.inputs import SHIPPED_TRAINING_SET
+from map_core.training.crops import class_frequencies, voxelise
+from validation.gate.boxes import ideal_gas_grids, sample_boxes
+from validation.gate.error_rates import DRAW_SEED, Drawer, judging_inputs, measure_error_rates
 from validation.gate.md import density_not_judged, md_checks, run_methods, window_seed_box
 from validation.gate.profile import load_profile
-from validation.gate.structure import TITLES
+from validation.gate.rates import ERROR_RATES_PATH, checks_table, markdown_table, write_error_rates
+from validation.gate.reference import SHIPPED_TRAINING_SET, load_reference
+from validation.gate.registry import CHECKS, MD_METHODS, passed, spec
+from validation.gate.session import GateSession
+from validation.gate.sources import GridSource
 
 RULE_FACTOR = 1.5
 
@@ -96,25 +92,25 @@ def shipped_encoding() -> Encoding:
 
 
 def calibrate(profile, data, coder: Encoding | None, draws: int = 20, controls: bool = True, log=print,
-              first_draw: int = 0) -> dict:
-    """{'heldout': {check: [values]}, 'controls': {label: {check: value}}} for one profile, with the
-    voxel encoding `coder` (map_core.atoms.encoding.Encoding), or continuous positions (`coder`
-    None: windows at the geometry of the profile's [calibration] voxel, no voxels; no controls).
-    Draw d uses held-out windows seeded 1000 + d, d from `first_draw`."""
-    frames = load_frames(data)
-    train, held = split_frames(len(frames), 0.2)
-    judge = Judge(profile, frames, train, coder)
-    geo, n = judge.geo, profile["sampling"]["n_boxes"]
+              first_draw: int = 0, model=None) -> dict:
+    """{'heldout': {check: [values]}, 'controls': {label: {check: value}}} for one profile (a shipped
+    name or TOML path), with the voxel encoding `coder` (map_core.atoms.encoding.Encoding), or
+    continuous positions (`coder` None: windows of atoms, as ``--boxes`` judges them; no controls).
+    Every draw goes through the gate's judging path (validation.gate.error_rates.Drawer); draw d
+    uses held-out windows of stream DRAW_SEED + d, d from `first_draw`; model: see judging_inputs."""
+    inputs = judging_inputs(profile, data, coder, model)
+    drawer = Drawer(inputs)
+    geo, n = inputs.geometry, inputs.profile["sampling"]["n_boxes"]
     log(f"geometry {geo.as_dict()}")
     heldout = {}
     for d in range(first_draw, first_draw + draws):
-        for k, x in judge.values(frames, held, 1000 + d).items():
-            heldout.setdefault(k, []).append(x)
+        for c in drawer.heldout(DRAW_SEED + d):
+            heldout.setdefault(c.name, []).append(c.value)
     out = {"geometry": geo.as_dict(), "heldout": heldout, "controls": {}}
     if not controls or coder is None:
         return out
     boxes = {f"ideal gas {s}": ideal_gas_grids(geo.shape, coder, n, s) for s in range(3)}
-    grids = voxelise(frames, coder)
+    grids = voxelise(inputs.reference.frames, coder)
     freq = class_frequencies(grids, range(len(grids)), coder.n_classes)
     small = control_config(coder, layers=1, filters=4, dropout=0.0)
     for label, random_weights, temperature in (("random weights", True, 1.0), ("independent voxels T=1", False, 1.0),
@@ -123,7 +119,9 @@ def calibrate(profile, data, coder: Encoding | None, draws: int = 20, controls: 
         model = marginal_model(small, freq, random_weights, seed=3)
         boxes[label] = sample_boxes(model, geo.shape, 2, temperature, 0, "empty", 2)
     for label, g in boxes.items():
-        out["controls"][label] = judge.judged(judge.measure(decode_grids(g, coder)))
+        source = GridSource.of(inputs.source, g)
+        checks = GateSession(inputs.with_source(source), drawer.cache_dir, groups=()).judge_structure()["checks"]
+        out["controls"][label] = {c.name: c.value for c in checks}
     return out
 
 
@@ -134,19 +132,19 @@ def calibrate_md(profile, data, coder: Encoding, pairs: int, workdir, log=print)
     `validation.gate.md.window_seed_box`, as the gate seeds its training run, and runs the profile's
     classical and RPMD protocol in `workdir`.
     """
-    frames = load_frames(data)
-    train, held = split_frames(len(frames), 0.2)
+    ref = load_reference(data, "calibration reference")
     thresholds = {**profile["thresholds"], "md_tolerance": profile["thresholds.md_tolerance"]}
 
-    def run(indices, seed, label):
-        _, (pos, cell, rep) = window_seed_box(frames, indices, profile["md"]["box_nm"], coder, np.random.default_rng(seed))
+    def run(which, seed, label):
+        _, (pos, cell, rep) = window_seed_box(ref.frames, ref.indices(which), profile["md"]["box_nm"], coder,
+                                              np.random.default_rng(seed))
         return run_methods(pos, cell, profile, Path(workdir) / f"{label}_{seed}", rep)
 
     out = {}
     for k in range(pairs):
-        ref, held_run = run(train, 100 + k, "training"), run(held, 200 + k, "heldout")
+        train_run, held_run = run("training", 100 + k, "training"), run("heldout", 200 + k, "heldout")
         for method in held_run:
-            for c in md_checks(held_run[method], ref[method], thresholds, method, density_not_judged(profile)):
+            for c in md_checks(held_run[method], train_run[method], thresholds, method, density_not_judged(profile)):
                 out.setdefault(c.name, []).append(c.value)
                 log(f"pair {k}: {c.line()}")
     return out
@@ -161,6 +159,8 @@ def main(argv=None) -> int:
                    help="voxel classes (default: the shipped model's); continuous: positions without voxels, "
                         "for [thresholds.continuous] (map-suite validate --boxes without --voxel)")
     p.add_argument("--voxel", type=POSITIVE, default=None, help="voxel side, nm (default: the shipped model's)")
+    p.add_argument("--model", default=None, help="judge voxelised at this checkpoint's geometry (default: the shipped "
+                   "model where its encoding and voxel are the ones calibrated, else an untrained model's, as --boxes)")
     p.add_argument("--draws", type=count(1), default=20)
     p.add_argument("--no-controls", action="store_true")
     p.add_argument("--md-pairs", type=count(0), default=0, help="also run this many held-out/training MD pairs")
@@ -173,11 +173,7 @@ def main(argv=None) -> int:
     p.add_argument("--write", action="store_true", help="with --error-rates: record the result in "
                    "validation/gate/profiles/error_rates.json (shown in every report of the profile)")
     args = p.parse_args(argv)
-    try:
-        return _report(args)
-    except MapSuiteError as exc:
-        print(f"python -m validation.gate.calibrate: error: {exc}", file=sys.stderr)
-        return 2
+    return run_one_line("python -m validation.gate.calibrate", lambda: _report(args))
 
 
 def _report(args) -> int:
@@ -201,21 +197,21 @@ def _report(args) -> int:
     if args.md_pairs:
         md = calibrate_md(profile, args.data, coder, args.md_pairs, args.md_workdir)
         tol = profile["thresholds.md_tolerance"]
-        keys = {"density": "density_g_cm3", "oh_bond": "oh_bond_nm", "hoh_angle": "hoh_angle_rad", "dipole": "dipole_debye"}
-        for obs, key in keys.items():
-            worst = max(max(md.get(f"md_{m}_{obs}", [0.0])) for m in ("classical", "rpmd"))
-            print(f"md {obs:10s} largest held-out difference {worst:9.4g}  profile {tol[key]:9.4g}  "
+        for row in (r for r in CHECKS if r.group == "md" and r.threshold_key and "_classical_" in r.name):
+            obs = row.name.removeprefix("md_classical_")
+            worst = max(max(md.get(f"md_{m}_{obs}", [0.0])) for m in MD_METHODS)
+            print(f"md {obs:10s} largest held-out difference {worst:9.4g}  profile {tol[row.threshold_key]:9.4g}  "
                   f"rule {suggest(obs, worst):9.4g}")
-    res = calibrate(profile, args.data, coder, args.draws, not args.no_controls)
+    res = calibrate(args.profile, args.data, coder, args.draws, not args.no_controls, model=args.model)
     th = profile["thresholds"] if coder is not None else {**profile["thresholds"], **profile["thresholds.continuous"]}
     print(f"{'check':12s} {'median':>9s} {'p90':>9s} {'max':>9s} {'profile':>9s} {'rule':>9s}")
     for name, vals in res["heldout"].items():
         v = np.asarray(vals, dtype=float)
-        key = TITLES[name][2]
+        key = spec(name).threshold_key
         print(f"{name:12s} {np.nanmedian(v):9.4g} {np.nanpercentile(v, 90):9.4g} {np.nanmax(v):9.4g} "
               f"{th[key]:9.4g} {suggest(name, float(np.nanmax(v))):9.4g}")
     for label, vals in res["controls"].items():
-        failed = [k for k, x in vals.items() if not (x <= th[TITLES[k][2]])]
+        failed = [k for k, x in vals.items() if not passed(k, x, th[spec(k).threshold_key])]
         print(f"{label}: fails {len(failed)} of {len(vals)}: " + ", ".join(
             f"{k} {vals[k]:.3g}" for k in failed) + ("" if len(failed) == len(vals) else
                                                       "; passes " + ", ".join(k for k in vals if k not in failed)))
@@ -231,7 +227,8 @@ def _error_rates(profile, args, coder) -> int:
         foreign = {p.stem: p for p in sorted(folder.glob("*.npz"))}
         if not foreign:
             raise MapSuiteError("no frames files (*.npz) in the folder", folder)
-    res = measure_error_rates(profile, args.data, coder, args.draws, foreign, args.power_draws)
+    res = measure_error_rates(judging_inputs(args.profile, args.data, coder, args.model), args.draws, foreign,
+                              args.power_draws)
     ff = res["false_failure"]
     print(f"false-failure rate ({res['profile']}, {res['mode']}): {ff['failed']} of {ff['draws']} held-out draws "
           f"failed ({100 * ff['rate']:.1f} %); by check: {ff['per_check'] or 'none'}")

@@ -32,9 +32,7 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        if self.value is None or not math.isfinite(self.value):
-            return False
-        return bool(self.value <= self.threshold if self.relation == "<=" else self.value >= self.threshold)
+        return relation_holds(self.relation, self.value, self.threshold)
 
     def line(self) -> str:
         """One line for terminals: verdict, name, value, relation, threshold."""
@@ -74,6 +72,13 @@ def _clean(x):
         return None
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+def relation_holds(relation: str, value, threshold) -> bool:
+    """The pass rule: value `relation` threshold ('<=' or '>='); a missing or non-finite value fails."""
+    if value is None or not math.isfinite(value):
+        return False
+    return bool(value <= threshold if relation == "<=" else value >= threshold)
 
 
 def verdict(checks) -> bool:

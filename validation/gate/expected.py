@@ -18,11 +18,9 @@ import tomllib
 from pathlib import Path
 
 from map_core.errors import MapSuiteError
-from validation.gate.markov import MARKOV_CHECKS
-from validation.gate.md import MD_CHECKS
-from validation.gate.structure import STRUCTURE_CHECKS
+from validation.gate.registry import CHECKS
 
-ALL_CHECKS = (*STRUCTURE_CHECKS, *MARKOV_CHECKS, *MD_CHECKS)
+ALL_CHECKS = tuple(c.name for c in CHECKS)
 
 
 def load_expected_failures(path, profile_name: str) -> dict:

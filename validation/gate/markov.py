@@ -31,8 +31,9 @@ from map_core.model.pixelcnn import eval_copy
 from map_core.model.receptive_field import receptive_field
 from map_core.sampling.canvas import make_canvas
 from validation.gate.checks import Check
+from validation.gate.registry import names, spec
 
-MARKOV_CHECKS = ("markov_positive", "markov_saturation", "markov_boundary")
+MARKOV_CHECKS = names("markov")
 BLOCK_STATS = ("O fraction", "H fraction", "mean log p")
 
 
@@ -147,6 +148,11 @@ def class_detail(per_class) -> str:
             f"oriented-molecule classes {occupied.min():.2f} to {occupied.max():.2f} (median {np.median(occupied):.2f})")
 
 
+def _check(name: str, value, threshold, detail: str) -> Check:
+    row = spec(name)
+    return Check(name, row.group, row.title, value, threshold, row.relation, row.unit, detail)
+
+
 def markov_checks(empty: dict, seeded: dict, markov: dict, thresholds: dict) -> tuple:
     """(checks, summary) from the two chain measurements and the profile's [markov] / [thresholds].
 
@@ -160,19 +166,15 @@ def markov_checks(empty: dict, seeded: dict, markov: dict, thresholds: dict) -> 
     worst = max(bnd["stats"], key=lambda k: bnd["stats"][k]["rel_diff"] / max(tol, bnd["stats"][k]["critical"]))
     w = bnd["stats"][worst]
     checks = [
-        Check("markov_positive", "markov", "all class probabilities > 0 on sampled contexts", min(per_class),
-              thresholds["min_log10_probability"], ">=", "log10 p",
-              class_detail(per_class)),
-        Check("markov_saturation", "markov", "mean log-probability per plane saturates after the burn-in",
-              sat["rel_drift"], max(tol, sat["critical"]), "<=", "relative drift",
-              f"mean log p {sat['mean_logp']:.5f} nats/voxel; first minus second half of the kept planes "
-              f"{sat['drift']:.2e} (t-test p = {sat['p']:.3g}); allowance = max(rel_tol {tol}, drift significant "
-              f"at alpha {alpha})"),
-        Check("markov_boundary", "markov", "statistics after burn-in do not depend on the boundary",
-              w["rel_diff"], max(tol, w["critical"]), "<=", "relative difference",
-              f"empty vs training-seeded boundary over {bnd['blocks'][0]} and {bnd['blocks'][1]} blocks; worst: {worst} "
-              f"({w['empty']:.4g} vs {w['seeded']:.4g}); " + ", ".join(
-                  f"{k}: {100 * v['rel_diff']:.1f} % (p = {v['p']:.2g})" for k, v in bnd["stats"].items())),
+        _check("markov_positive", min(per_class), thresholds[spec("markov_positive").threshold_key], class_detail(per_class)),
+        _check("markov_saturation", sat["rel_drift"], max(tol, sat["critical"]),
+               f"mean log p {sat['mean_logp']:.5f} nats/voxel; first minus second half of the kept planes "
+               f"{sat['drift']:.2e} (t-test p = {sat['p']:.3g}); allowance = max(rel_tol {tol}, drift significant "
+               f"at alpha {alpha})"),
+        _check("markov_boundary", w["rel_diff"], max(tol, w["critical"]),
+               f"empty vs training-seeded boundary over {bnd['blocks'][0]} and {bnd['blocks'][1]} blocks; worst: {worst} "
+               f"({w['empty']:.4g} vs {w['seeded']:.4g}); " + ", ".join(
+                   f"{k}: {100 * v['rel_diff']:.1f} % (p = {v['p']:.2g})" for k, v in bnd["stats"].items())),
     ]
     summary = {"saturation": sat, "boundary": bnd, "min_log10_p_per_class": per_class}
     return checks, summary

@@ -36,6 +36,7 @@ from map_core.files import write_text_atomic
 from validation.gate.boxes import window_frames, window_grids
 from validation.gate.cache import lock, seal, verified_bytes
 from validation.gate.checks import Check
+from validation.gate.registry import MD_METHODS, MD_OBSERVABLES, names, spec
 from validation.md.files import read_state_log
 from validation.md.run import load_md_checkpoint, run_md
 from validation.md.settings import MDSettings
@@ -44,14 +45,9 @@ from validation.md.trajectory import load_trajectory, trajectory_to_frames
 from validation.md.water_model import PARTICLES_PER_WATER
 from validation.observables.geometry import compute_dipole_magnitudes, compute_hoh_angles, compute_oh_distances
 
-METHODS = ("classical", "rpmd")
-OBSERVABLES = {  # name -> (title, unit, tolerance key)
-    "density": ("density", "g/cm3", "density_g_cm3"),
-    "oh_bond": ("mean O-H bond", "nm", "oh_bond_nm"),
-    "hoh_angle": ("mean H-O-H angle", "rad", "hoh_angle_rad"),
-    "dipole": ("mean molecular dipole", "D", "dipole_debye"),
-}
-MD_CHECKS = tuple(f"md_{m}_{o}" for m in METHODS for o in ("stable", *OBSERVABLES))
+METHODS = MD_METHODS
+OBSERVABLES = tuple(obs for obs, *_ in MD_OBSERVABLES)
+MD_CHECKS = names("md")
 RESULT_NAME = "gate_md.json"
 # Five blocks, not ten: in the short runs of the smoke and quick profiles, ten blocks are
 # shorter than the volume's correlation time and understate the error.
@@ -250,12 +246,15 @@ def md_checks(gen: dict, ref: dict, thresholds: dict, method: str, not_judged=()
     z = thresholds["md_z"]
     tol = thresholds["md_tolerance"]
     ok = bool(gen.get("stable"))
-    checks = [Check(f"md_{method}_stable", "md", f"{method} NPT->NVT from a repaired generated box completes and stays stable",
-                    1.0 if ok else 0.0, 1.0, ">=", "", gen.get("error", f"{gen.get('waters')} waters") if not ok
+    stable = spec(f"md_{method}_stable")
+    checks = [Check(stable.name, stable.group, stable.title, 1.0 if ok else 0.0, 1.0, stable.relation, stable.unit,
+                    gen.get("error", f"{gen.get('waters')} waters") if not ok
                     else f"{gen['waters']} waters after repair; training-seeded run: "
                          + ("completed" if ref.get("stable") else f"FAILED ({ref.get('error')})"))]
-    for name, (title, unit, tol_key) in OBSERVABLES.items():
-        if f"md_{method}_{name}" in not_judged:
+    for name in OBSERVABLES:
+        row = spec(f"md_{method}_{name}")
+        tol_key, unit = row.threshold_key, row.unit
+        if row.name in not_judged:
             continue
         value, allowance, detail, extra = float("nan"), tol[tol_key], "a run did not complete", {}
         if ok and ref.get("stable"):
@@ -268,6 +267,5 @@ def md_checks(gen: dict, ref: dict, thresholds: dict, method: str, not_judged=()
             if np.isfinite(se) and se > 0:  # the difference in combined standard errors, two-sided normal p
                 extra = {"z_score": float(value / se), "p_value": float(math.erfc(value / se / math.sqrt(2.0))),
                          "statistic": "difference / combined block-averaged standard error (normal)"}
-        checks.append(Check(f"md_{method}_{name}", "md", f"{method}: {title} agrees with training-seeded MD",
-                            value, allowance, "<=", unit, detail, extra=extra))
+        checks.append(Check(row.name, row.group, row.title, value, allowance, row.relation, unit, detail, extra=extra))
     return checks

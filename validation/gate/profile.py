@@ -25,7 +25,8 @@ Debye. Sections and keys (see ``SCHEMA``; shipped files document every key):
   judged (``validation.gate.md.md_checks``).
 - ``[calibration]`` encoding and voxel_nm: the voxel encoding the thresholds were calibrated for
   (``python -m validation.gate.calibrate``); the gate warns when a model's differ.
-- ``[thresholds]`` one number per check (see ``validation.gate.checks.THRESHOLD_KEYS``) and
+- ``[thresholds]`` one number per check (the ``threshold_key`` of its row in
+  ``validation.gate.registry``) and
   ``[thresholds.md_tolerance]`` absolute agreement tolerances of the MD observables;
   ``[thresholds.continuous]`` the structure thresholds for boxes judged as continuous positions
   (``map-suite validate --boxes`` without ``--voxel``).
@@ -36,104 +37,41 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from map_core.atoms.encoding import ENCODINGS
 from map_core.errors import MapSuiteError
+from validation.gate.registry import threshold_schema
+from validation.gate.values import BOOL, DEVICE, NONNEG, POS, PROB, STR, choice, ints
 
 SHIPPED = ("smoke", "quick", "paper", "gpu")
 PLATFORMS = ("auto", "CUDA", "OpenCL", "CPU", "Reference")
 
-
-def _pos(x):
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
-
-
-def _nonneg(x):
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
-
-
-def _int_at_least(n):
-    return lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= n
-
-
-def _real(x):
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _prob(x):
-    return _real(x) and 0.0 < x < 1.0
-
-
-def _choice(*options):
-    return lambda x: x in options
-
-
-def _str(x):
-    return isinstance(x, str)
-
-
-def _device(x):
-    return isinstance(x, str) and (x in ("cpu", "cuda") or (x.startswith("cuda:") and x[5:].isdigit()))
-
-
-def _bool(x):
-    return isinstance(x, bool)
-
-
-POS = (_pos, "a positive number")
-NONNEG = (_nonneg, "zero or a positive number")
-PROB = (_prob, "a number strictly between 0 and 1")
-REAL = (_real, "a finite number")
-STR = (_str, "a string")
-BOOL = (_bool, "true or false")
-
-
-def _ints(n):
-    return (_int_at_least(n), f"an integer >= {n}")
-
-
 # section -> key -> (check, description). Nested tables are sections named "md.classical" etc.
+# The threshold tables come from the check registry (validation.gate.registry).
 SCHEMA = {
-    "profile": {"name": STR, "description": STR, "seed": _ints(0)},
+    "profile": {"name": STR, "description": STR, "seed": ints(0)},
     "sampling": {
-        "region_nm": POS, "burn_in_nm": NONNEG, "burn_in_fields": NONNEG, "n_boxes": _ints(2),
-        "batch": _ints(1), "temperature": POS,
-        "boundary": (_choice("empty", "outside"), "'empty' or 'outside'"),
-        "device": (_device, "'cpu', 'cuda' or 'cuda:N'"),
+        "region_nm": POS, "burn_in_nm": NONNEG, "burn_in_fields": NONNEG, "n_boxes": ints(2),
+        "batch": ints(1), "temperature": POS, "boundary": choice("empty", "outside"), "device": DEVICE,
     },
-    "reference": {"windows": _ints(2)},
+    "reference": {"windows": ints(2)},
     "structure": {
-        "rdf_r_max_nm": POS, "rdf_bin_nm": POS, "rdf_r_min_nm": NONNEG, "q_bins": _ints(4),
-        "classifier_hidden": _ints(1), "classifier_epochs": _ints(1), "classifier_folds": _ints(2),
-        "classifier_max_samples": _ints(10),
+        "rdf_r_max_nm": POS, "rdf_bin_nm": POS, "rdf_r_min_nm": NONNEG, "q_bins": ints(4),
+        "classifier_hidden": ints(1), "classifier_epochs": ints(1), "classifier_folds": ints(2),
+        "classifier_max_samples": ints(10),
     },
-    "markov": {"seeded_boxes": _ints(2), "alpha": PROB, "rel_tol": NONNEG},
+    "markov": {"seeded_boxes": ints(2), "alpha": PROB, "rel_tol": NONNEG},
     "md": {"enabled": BOOL, "box_nm": POS, "timestep_fs": POS, "traj_ps": POS, "report_ps": POS,
-           "min_waters": _ints(2), "platform": (_choice(*PLATFORMS), "one of " + ", ".join(repr(p) for p in PLATFORMS))},
-    "md.classical": {"npt_ps": POS, "nvt_ps": POS, "intra_substeps": _ints(1)},
-    "md.rpmd": {"enabled": BOOL, "beads": _ints(1), "npt_ps": NONNEG, "nvt_ps": POS, "contract_reciprocal": BOOL,
-                "start": (_choice("repaired", "classical"), "'repaired' or 'classical'")},
-    "calibration": {"encoding": (_choice("atoms", "water"), "'atoms' or 'water'"), "voxel_nm": POS},
-    "thresholds": {
-        "density_rel": POS, "orphan_rate": POS, "g_OO": POS, "g_OH": POS, "g_HH": POS,
-        "oh_bond_w1_nm": POS, "hoh_angle_w1_rad": POS, "q4_kl": POS, "q6_kl": POS,
-        "tetrahedral_w1": POS, "hbonds_w1": POS, "energy_kj_mol": POS, "classifier_auc": (
-            lambda x: _real(x) and 0.5 < x <= 1.0, "a number in (0.5, 1]"),
-        "min_log10_probability": (lambda x: _real(x) and x < 0, "a negative number"),
-        "md_z": POS,
-    },
-    "thresholds.continuous": {
-        "density_rel": POS, "orphan_rate": POS, "g_OO": POS, "g_OH": POS, "g_HH": POS,
-        "oh_bond_w1_nm": POS, "hoh_angle_w1_rad": POS, "q4_kl": POS, "q6_kl": POS,
-        "tetrahedral_w1": POS, "hbonds_w1": POS, "energy_kj_mol": POS, "classifier_auc": (
-            lambda x: _real(x) and 0.5 < x <= 1.0, "a number in (0.5, 1]"),
-    },
-    "thresholds.md_tolerance": {"density_g_cm3": NONNEG, "oh_bond_nm": NONNEG, "hoh_angle_rad": NONNEG,
-                                "dipole_debye": NONNEG},
+           "min_waters": ints(2), "platform": choice(*PLATFORMS)},
+    "md.classical": {"npt_ps": POS, "nvt_ps": POS, "intra_substeps": ints(1)},
+    "md.rpmd": {"enabled": BOOL, "beads": ints(1), "npt_ps": NONNEG, "nvt_ps": POS, "contract_reciprocal": BOOL,
+                "start": choice("repaired", "classical")},
+    "calibration": {"encoding": choice(*ENCODINGS), "voxel_nm": POS},
+    **threshold_schema(),
 }
 
 

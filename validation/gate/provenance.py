@@ -19,7 +19,7 @@ def provenance(inp, command: str | None = None) -> dict:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    payload = getattr(inp, "payload", None) or {}
+    payload = inp.payload or {}
     prov = payload.get("provenance") or {}
     train_keys = ("data_path", "data_sha256", "steps", "seed", "test_cross_entropy", "baseline_cross_entropy",
                   "train_loss_last", "frames", "train_frames", "test_frames", "wall_time_s", "class_frequencies")
@@ -27,20 +27,20 @@ def provenance(inp, command: str | None = None) -> dict:
         platforms = [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
     except Exception:  # provenance must never stop a report
         platforms = []
-    if getattr(inp, "model", None) is not None:
+    if inp.model is not None:
         judged = {"model": {"path": str(inp.model_path), "sha256": inp.model_sha256, "config": inp.model.config.to_dict(),
                             "receptive_field": payload.get("receptive_field"),
                             "training": {k: prov.get(k) for k in train_keys if k in prov},
                             "training_settings": prov.get("settings"), "training_data_meta": prov.get("data_meta")}}
-    else:  # boxes from another generator (validation.gate.given)
-        judged = {"model": None, "boxes": {"path": str(inp.boxes_path), "sha256": inp.boxes_sha256,
-                                           "boxes": len(inp.boxes), "meta": inp.boxes.meta, "judging": inp.judging}}
+    else:  # boxes from another generator (validation.gate.sources.WindowSource)
+        src = inp.source
+        judged = {"model": None, "boxes": {"path": str(src.path), "sha256": src.identity, "boxes": len(src.frames),
+                                           "meta": src.frames.meta, "judging": src.judging}}
+    ref = inp.reference.summary()
+    ref["is_training_data"] = prov.get("data_sha256") == inp.reference.sha256 if payload else None
     return {
         **judged,
-        "reference": {"path": str(inp.reference_path), "sha256": inp.reference_sha256, "found_as": inp.reference_source,
-                      "frames": len(inp.frames), "train_frames": len(inp.train_indices),
-                      "heldout_frames": len(inp.heldout_indices), "meta": inp.frames.meta,
-                      "is_training_data": prov.get("data_sha256") == inp.reference_sha256 if payload else None},
+        "reference": ref,
         "seed": inp.profile.seed,
         "versions": versions,
         "machine": {"platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),

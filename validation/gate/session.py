@@ -1,13 +1,18 @@
 """The whole gate: sample, measure, compare, decide; with every expensive stage cached.
 
 ``GateSession`` computes the three groups of checks lazily (the pytest gate asks for them one
-test at a time; ``validation.report.run.run_gate`` asks for all) and assembles ``results.json``:
+test at a time; ``validation.report.run.run_gate`` asks for all) and assembles ``results.json``.
+What it judges comes from its box source (``validation.gate.sources``), resolved with the
+profile, reference and geometry by ``validation.gate.inputs``; the session never asks what kind
+of source it has, only what the source can provide:
 
-- structure: generated boxes (empty boundary, profile temperature) against windows of the
-  training split of the reference frames; the same checks on windows of the held-out split
-  are the control (``Check.control``), the noise floor of each check at this scale;
-- markov: class probabilities, per-plane log-probability and boundary dependence;
-- md: classical and RPMD runs seeded from a repaired generated box against the same protocol
+- structure: the judged boxes against windows of the training split of the reference frames;
+  the same checks on windows of the held-out split are the control (``Check.control``), the
+  noise floor of each check at this scale. ``judge_structure`` gives the verdict's checks; the
+  error-rate measurement (``validation.gate.error_rates``) calls the same method;
+- markov: class probabilities, per-plane log-probability and boundary dependence (sources
+  with a model only);
+- md: classical and RPMD runs seeded from a repaired judged box against the same protocol
   seeded from a training window.
 
 Caching (``validation.gate.cache``): sampled boxes per batch, every measurement, each MD run
@@ -17,66 +22,49 @@ the seed, never thresholds.
 
 from __future__ import annotations
 
-import hashlib
 import time
-from pathlib import Path
 
 import numpy as np
 
 from map_core.cluster import map_tasks
-from map_core.errors import MapSuiteError
-from map_core.model.device import resolve_device
 from map_core.model.receptive_field import receptive_field
 from map_core.sampling.canvas import halo_for
-from map_core.sampling.generate import check_fits
-from validation.gate.boxes import (
-    WATER_NUMBER_DENSITY,
-    boundary_windows,
-    box_geometry,
-    decode_grids,
-    region_frames,
-    sample_boxes,
-    window_ensemble,
-    window_grids,
-)
+from validation.gate import streams
+from validation.gate.boxes import boundary_windows, region_frames, sample_boxes
 from validation.gate.cache import Cache, key
 from validation.gate.checks import Check, verdict
 from validation.gate.classifier import classifier_test, molecule_features
-from validation.gate.error_rates import load_error_rates, mode_name
 from validation.gate.markov import markov_checks, measure_chain
-from validation.gate.md import density_not_judged, md_checks, md_settings, run_methods_locked, seed_box, window_seed_box
-from validation.gate.profile import SHIPPED, shipped_path
+from validation.gate.md import density_not_judged, md_checks, run_methods_locked, window_seed_box
 from validation.gate.provenance import provenance
+from validation.gate.rates import rates_for
+from validation.gate.registry import GROUPS
 from validation.gate.results import FORMAT, FORMAT_VERSION
 from validation.gate.significance import BOOTSTRAP_DRAWS, POOL_FACTOR, bootstrap_null, null_summary, p_value, z_score
+from validation.gate.sources import GridSource, sampling_key
 from validation.gate.structure import measure_structure, structure_checks, structure_values
 from validation.gate.table1 import table1
-from validation.md.run import check_md_fits
 
-GROUPS = ("structure", "markov", "md")
+__all__ = ["GROUPS", "GateSession", "open_session"]
 
 
 class GateSession:
     """One gate run over `inputs` (validation.gate.inputs.GateInputs)."""
 
-    def __init__(self, inputs, cache_dir, progress: bool = False, log=None, generated=None):
-        """generated: optional (K, Z, Y, X) boxes to judge instead of sampling the model (controls:
-        e.g. held-out training windows); the Markov checks still sample the model."""
+    def __init__(self, inputs, cache_dir, progress: bool = False, log=None, generated=None, groups=GROUPS):
+        """generated: optional (K, Z, Y, X) grids of the model's geometry to judge instead of its
+        samples (controls: e.g. held-out training windows); the Markov checks still sample the model.
+        groups: the groups this run will compute (their pre-flight checks run now)."""
+        if generated is not None:
+            inputs = inputs.with_source(GridSource.of(inputs.source, generated))
         self.inp = inputs
         self.profile = inputs.profile
-        self.model = inputs.model
-        self.coder = self.model.config.coder()
-        self.geometry = box_geometry(self.model.config, self.profile["sampling"])
-        resolve_device(self.profile["sampling"]["device"])  # a CUDA profile on a machine without one: refused now
-        self._init_common(cache_dir, progress, log)
-        self.calibration = calibration_match(self.profile, self.coder)
-        if not self.calibration["matches"]:
-            self.log(f"warning: {self.calibration['note']}")
-        self._given = None if generated is None else np.ascontiguousarray(generated, dtype=np.uint8)
-        if self._given is not None and self._given.shape[1:] != self.geometry.shape:
-            raise MapSuiteError(f"given boxes of shape {self._given.shape[1:]} do not match the profile's {self.geometry.shape}")
-
-    def _init_common(self, cache_dir, progress: bool, log) -> None:
+        self.reference = inputs.reference
+        self.source = inputs.source
+        self.geometry = inputs.geometry
+        self.calibration = inputs.calibration
+        self.coder = self.source.coder
+        self.model = self.source.model
         self.cache = Cache(cache_dir)
         self.client = None  # a distributed.Client: sampling batches and MD runs become Dask tasks (run_gate sets it)
         self.progress = progress
@@ -84,60 +72,24 @@ class GateSession:
         self.seed = self.profile.seed
         self._groups = {}
         self._timing = {}
-        self._check_fits()
-
-    def _check_fits(self) -> None:
-        """Refuse, before any work, a run whose sampling or MD needs more memory or disk than is free."""
-        p = self.profile
-        boxes = p["sampling"]["n_boxes"] + p["markov"]["seeded_boxes"]
-        check_fits(self.geometry.shape, p["sampling"]["batch"], boxes, self.cache.root / "sampled.npz")
-        self._check_md_fits()
-
-    def _check_md_fits(self) -> None:
-        p = self.profile
-        if p["md"]["enabled"]:
-            box = np.full(3, float(p["md"]["box_nm"]))
-            waters = int(round(WATER_NUMBER_DENSITY * float(np.prod(box))))
-            for method in ("classical", "rpmd") if p["md.rpmd"]["enabled"] else ("classical",):
-                check_md_fits(waters, md_settings(p, method, self.seed, box), self.cache.root)
+        inputs.preflight(self.cache.root, groups)
+        if not self.calibration["matches"]:
+            self.log(f"warning: {self.calibration['note']}")
 
     # --- ensembles -----------------------------------------------------------------------
-    def _model_key(self) -> str:
-        """Cache key of the model's own samples."""
-        return key("generated", self.inp.model_sha256, sampling_key(self.profile), self.geometry.as_dict(), self.seed)
-
-    def _gen_key(self) -> str:
-        """Cache key of the boxes judged by the structure and MD checks."""
-        if self._given is not None:
-            return key("given", hashlib.sha256(self._given.tobytes()).hexdigest(), self._given.shape)
-        return self._model_key()
-
-    def generated(self) -> np.ndarray:
-        """(n_boxes, Z, Y, X) boxes judged by the structure and MD checks: the model's samples
-        (empty or outside boundary), or the boxes given to the session."""
-        return self._given if self._given is not None else self.sampled()
-
-    def sampled(self) -> np.ndarray:
-        """(n_boxes, Z, Y, X) boxes sampled from the model, cached per batch."""
-        s = self.profile["sampling"]
-        return sample_boxes(self.model, self.geometry.shape, s["n_boxes"], s["temperature"], self.seed, s["boundary"],
-                            s["batch"], self.cache.dir(self._model_key()), self.progress, self.log, self.client, s["device"])
-
-    def _windows(self, which: str, n: int) -> np.ndarray:
-        idx = self.inp.train_indices if which == "training" else self.inp.heldout_indices
-        rng = np.random.default_rng([self.seed, 11 if which == "training" else 13])
-        return window_grids(self.inp.frames, idx, self.geometry.shape, self.coder, n, rng)
-
-    def training(self) -> np.ndarray:
-        return self._windows("training", self.profile["reference"]["windows"])
-
-    def heldout(self) -> np.ndarray:
-        return self._windows("heldout", self.profile["sampling"]["n_boxes"])
+    def whole_boxes(self, which: str):
+        """Frames (open boxes of decoded atoms) of the ensemble `which`: generated, training or heldout."""
+        if which == "generated":
+            return self.source.whole_boxes(self)
+        if which == "training":
+            return self.source.reference_windows(self, "training", self.profile["reference"]["windows"],
+                                                 streams.TRAINING_WINDOWS)
+        return self.source.reference_windows(self, "heldout", self.profile["sampling"]["n_boxes"], streams.HELDOUT_WINDOWS)
 
     def _ens_key(self, which: str) -> str:
         if which == "generated":
-            return self._gen_key()
-        return key(which, self.inp.reference_sha256, self.geometry.as_dict(), self.coder.name, self.profile["reference"],
+            return self.source.key(self)
+        return key(which, self.reference.sha256, self.geometry.as_dict(), self.source.mode_token(), self.profile["reference"],
                    self.profile["sampling"]["n_boxes"], self.seed)
 
     # --- structure -------------------------------------------------------------------------
@@ -161,16 +113,10 @@ class GateSession:
 
         return meas, self.cache.arrays(name + "-features", features)
 
-    def whole_boxes(self, which: str):
-        """Frames (open boxes of decoded atoms) of the ensemble `which`: generated, training or heldout."""
-        return decode_grids(getattr(self, which)(), self.coder)
-
-    def structure_thresholds(self) -> dict:
-        """The thresholds the structure checks are judged by."""
-        return self.profile["thresholds"]
-
-    def _structure(self) -> dict:
-        st, th = self.profile["structure"], self.structure_thresholds()
+    def judge_structure(self) -> dict:
+        """The structure group's checks, without p-values: the judging path of the verdict and of the
+        error-rate measurement. {"checks", "generated", "training", "heldout", "classifier"}."""
+        st = self.profile["structure"]
         gen, fg = self.measure("generated")
         self.log("measuring training and held-out windows")
         ref, fr = self.measure("training")
@@ -181,9 +127,14 @@ class GateSession:
         clf_ctrl = self._classifier("heldout", fh, fr)
         values["classifier"] = _classifier_value(clf)
         control["classifier"] = _classifier_value(clf_ctrl)
-        checks = structure_checks(values, th, control)
-        null = self._null(ref)
-        for c in checks:
+        return {"checks": structure_checks(values, self.inp.thresholds, control), "generated": gen, "training": ref,
+                "heldout": held, "classifier": {"generated": clf, "heldout": clf_ctrl}}
+
+    def _structure(self) -> dict:
+        out = self.judge_structure()
+        clf = out["classifier"]["generated"]
+        null = self._null(out["training"])
+        for c in out["checks"]:
             if c.name == "classifier":
                 c.extra.update(p_value=_finite(clf.get("p_value")), statistic="exact binomial test of out-of-fold accuracy "
                                f"({clf.get('correct')} of {clf.get('scored')} right)")
@@ -191,13 +142,11 @@ class GateSession:
                 c.extra.update(p_value=p_value(c.value, null[c.name]), z_score=z_score(c.value, null[c.name]),
                                null=null_summary(null[c.name]),
                                statistic=f"bootstrap over {len(self._pool_measurements())} held-out windows")
-        return {"checks": checks, "generated": gen, "training": ref, "heldout": held,
-                "classifier": {"generated": clf, "heldout": clf_ctrl}}
+        return out
 
     def pool_boxes(self, n: int):
         """Frames of `n` held-out windows (decoded) for the bootstrap null (validation.gate.significance)."""
-        rng = np.random.default_rng([self.seed, 37])
-        return window_ensemble(self.inp.frames, self.inp.heldout_indices, self.geometry, self.coder, n, rng)
+        return self.reference.windows("heldout", self.geometry, self.coder, n, streams.rng(self.seed, streams.NULL_POOL))
 
     def _pool_measurements(self) -> list:
         """measure_structure of each window of the bootstrap pool, one at a time, cached."""
@@ -228,34 +177,23 @@ class GateSession:
             seed=self.seed))
 
     # --- markov ----------------------------------------------------------------------------
-    def check_groups(self, groups) -> None:
-        """Refuse, before any work, groups this profile and model cannot judge."""
-        if "markov" in groups:
-            self._check_markov_blocks()
-
-    def _check_markov_blocks(self) -> None:
-        """The boundary test compares blocks of planes one receptive field thick from the analysed region."""
-        thick = max(receptive_field(self.model.config).planes_back, 1)
-        if self.geometry.n < thick:
-            raise MapSuiteError(
-                f"{self.profile.source}: [sampling] region_nm = {self.profile['sampling']['region_nm']} is "
-                f"{self.geometry.n} planes, under one block of {thick} planes (the model's receptive-field depth) "
-                f"that the Markov boundary test compares; raise region_nm or leave out the markov group")
-
     def _markov(self) -> dict:
-        self._check_markov_blocks()
+        if self.source.markov is not None:
+            return {"checks": [], "skipped": self.source.markov}
         s, mk = self.profile["sampling"], self.profile["markov"]
         T = s["temperature"]
-        empty = self.cache.json(key("chain", self._model_key(), T),
-                                lambda: measure_chain(self.model, self.sampled(), T, self.geometry, s["boundary"]))
+        model_key = self.source.sample_key(self)
+        empty = self.cache.json(key("chain", model_key, T),
+                                lambda: measure_chain(self.model, self.source.sampled(self), T, self.geometry, s["boundary"]))
         n = mk["seeded_boxes"]
         halo = halo_for(receptive_field(self.model.config))
-        seeded_key = key("seeded", self.inp.model_sha256, self.inp.reference_sha256, sampling_key(self.profile),
+        seeded_key = key("seeded", self.source.sha256, self.reference.sha256, sampling_key(self.profile),
                          self.geometry.as_dict(), n, self.seed)
 
         def seeded_chain():
-            rng = np.random.default_rng([self.seed, 17])
-            bnd = boundary_windows(self.inp.frames, self.inp.train_indices, self.geometry.shape, halo, self.coder, n, rng)
+            rng = streams.rng(self.seed, streams.SEEDED_BOUNDARY)
+            bnd = boundary_windows(self.reference.frames, self.reference.train_indices, self.geometry.shape, halo,
+                                   self.coder, n, rng)
             grids = sample_boxes(self.model, self.geometry.shape, n, T, self.seed + 1, bnd, min(s["batch"], n),
                                  self.cache.dir(seeded_key), self.progress, self.log, self.client, s["device"])
             return measure_chain(self.model, grids, T, self.geometry, bnd)
@@ -271,11 +209,11 @@ class GateSession:
             return {"checks": [], "skipped": "disabled in the profile"}
         box_nm = p["md"]["box_nm"]
         md_sections = {k: p[k] for k in ("md", "md.classical", "md.rpmd")}
-        gen_dir = self.cache.dir(key("md-generated", self._gen_key(), md_sections, self.seed))
-        ref_dir = self.cache.dir(key("md-training", self.inp.reference_sha256, *self._md_seed_mode(), md_sections, self.seed))
-        pos, box, rep = self.md_seed_box(box_nm)
-        _, (pos_r, box_r, rep_r) = window_seed_box(self.inp.frames, self.inp.train_indices, box_nm, self.coder,
-                                                   np.random.default_rng([self.seed, 19]))
+        gen_dir = self.cache.dir(key("md-generated", self.source.key(self), md_sections, self.seed))
+        ref_dir = self.cache.dir(key("md-training", self.reference.sha256, *self.source.md_mode(), md_sections, self.seed))
+        pos, box, rep = self.source.md_seed_box(self, box_nm)
+        _, (pos_r, box_r, rep_r) = window_seed_box(self.reference.frames, self.reference.train_indices, box_nm, self.coder,
+                                                   streams.rng(self.seed, streams.MD_TRAINING_SEED))
         self.log(f"MD from a repaired generated box ({len(pos) // 3} waters, {box_nm} nm) and from a training window "
                  f"({len(pos_r) // 3} waters)" + ("" if self.client is None else ", as two Dask tasks"))
         # each run holds its folder's lock: another gate run on this cache waits, then reuses the finished runs
@@ -288,21 +226,11 @@ class GateSession:
             checks += md_checks(gen[method], ref[method], thresholds, method, not_judged)
         return {"checks": checks, "generated": gen, "training": ref, "not_judged": not_judged}
 
-    def _md_seed_mode(self) -> tuple:
-        """(voxel nm, encoding name) of the training-seeded MD run's cache key."""
-        return self.coder.voxel_nm, self.coder.name
-
-    def md_seed_box(self, box_nm: float) -> tuple:
-        """(positions, box, repair report) of the MD run seeded from the judged boxes."""
-        return seed_box(self.generated()[0], self.coder, self.geometry.region_lower_nm, box_nm)
-
     # --- results ---------------------------------------------------------------------------
     def error_rates(self) -> dict | None:
         """The measured false-failure rate and power of this profile in this judging mode
-        (validation.gate.error_rates), for shipped profiles that were measured; else None."""
-        if self.profile.name not in SHIPPED or Path(self.profile.source) != shipped_path(self.profile.name):
-            return None
-        return load_error_rates(self.profile.name, mode_name(self.coder))
+        (validation.gate.error_rates), or why they do not apply to this run; None if never measured."""
+        return rates_for(self.inp)
 
     def group(self, name: str) -> dict:
         """One group's checks and measurements ('structure', 'markov' or 'md'), computed once and timed."""
@@ -321,6 +249,8 @@ class GateSession:
 
     def results(self, command: str | None = None) -> dict:
         """results.json content for the groups computed so far."""
+        if self.source.markov is not None:
+            self.group("markov")  # not applicable, always: a run is complete without it
         checks = [c for g in GROUPS if g in self._groups for c in self._groups[g]["checks"]]
         complete = all(g in self._groups for g in GROUPS)
         out = {
@@ -332,32 +262,22 @@ class GateSession:
             "profile": self.profile.as_dict(),
             "timing_s": {k: round(v, 1) for k, v in self._timing.items()},
             "provenance": provenance(self.inp, command),
-            "judged": "model samples" if self._given is None else "given boxes (control), not the model's samples",
+            "judged": self.source.judged(),
             "calibration": self.calibration,
             "error_rates": self.error_rates(),
+            **self.source.describe(),
         }
         for g in self._groups:
             out[g] = {k: v for k, v in self._groups[g].items() if k != "checks"}
+        if self.source.markov is not None:
+            out["not_applicable"] = {"markov": self.source.markov}
         out["table1"] = table1(out.get("md"))
         return out
 
 
-def sampling_key(profile) -> dict:
-    """The [sampling] settings the sampled boxes depend on: all but the device (CPU and CUDA draw the same boxes)."""
-    return {k: v for k, v in profile["sampling"].items() if k != "device"}
-
-
-def calibration_match(profile, coder) -> dict:
-    """Whether the profile's thresholds were calibrated for the model's encoding and voxel:
-    {"profile": {...}, "model": {...}, "matches": bool, "note": str}."""
-    cal = profile["calibration"]
-    model = {"encoding": coder.name, "voxel_nm": coder.voxel_nm}
-    matches = cal["encoding"] == coder.name and abs(cal["voxel_nm"] - coder.voxel_nm) <= 1e-6 * coder.voxel_nm
-    note = "" if matches else (
-        f"the profile's thresholds were calibrated for {cal['encoding']} classes at {cal['voxel_nm']:g} nm voxels, this model "
-        f"uses {coder.name} classes at {coder.voxel_nm:g} nm; calibrate them for it with python -m validation.gate.calibrate "
-        f"{profile.name} --encoding {coder.name} --voxel {coder.voxel_nm:g} and a profile that extends this one")
-    return {"profile": dict(cal), "model": model, "matches": matches, "note": note}
+def open_session(inputs, cache_dir, progress: bool = False, log=None, groups=GROUPS) -> GateSession:
+    """The session of resolved `inputs` (validation.gate.inputs.GateInputs)."""
+    return GateSession(inputs, cache_dir, progress, log, groups=groups)
 
 
 def _finite(x):

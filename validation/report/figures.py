@@ -15,13 +15,16 @@ from markupsafe import Markup
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
-from validation.gate.structure import HIST, rdf_curve
+from validation.gate.measures import rdf_curve
+from validation.gate.registry import panels
 
 # Experimental first-peak positions, Å: Soper, ISRN Phys. Chem. 2013, 279463 (intermolecular
 # g_OO, g_OH, g_HH) and Skinner et al., J. Chem. Phys. 138, 074506 (2013) for g_OO.
 EXPERIMENT_PEAKS_A = {"g_OO": [(2.79, "Soper 2013"), (2.80, "Skinner 2013")], "g_OH": [(1.86, "Soper 2013")],
                       "g_HH": [(2.43, "Soper 2013")]}
 COLOURS = {"generated": "#c0392b", "training": "#1f5fa8", "heldout": "#7f8c8d"}
+# Histograms in nm and radians are drawn in Å and degrees (fig_geometry); the others as they are (fig_order).
+DISPLAY_SCALE = {"nm": 10.0, "rad": 180.0 / np.pi}
 LABELS = {"generated": "generated", "training": "training (voxelised)", "heldout": "held-out training (control)"}
 
 
@@ -79,9 +82,10 @@ def fig_geometry(results: dict) -> Figure:
     """O-H bond (Å) and H-O-H angle (degrees) distributions."""
     st = results["structure"]
     fig = Figure(figsize=(9, 3.3), layout="constrained")
-    for ax, name, scale, xlabel in zip(fig.subplots(1, 2), ("oh_bond", "hoh_angle"), (10.0, 180.0 / np.pi),
-                                       ("O-H bond (Å)", "H-O-H angle (degrees)")):
-        lo, hi, _ = HIST[name]
+    rows = [p for p in panels() if p[1].mean_unit in DISPLAY_SCALE]
+    for ax, (name, measure, xlabel) in zip(fig.subplots(1, len(rows)), rows):
+        scale = DISPLAY_SCALE[measure.mean_unit]
+        lo, hi = measure.lo, measure.hi
         for which, meas in _ensembles(st):
             edges, dens = _hist_xy(meas["hist"][name], lo * scale, hi * scale)
             ax.stairs(dens, edges, color=COLOURS[which], label=LABELS[which], lw=1.3)
@@ -97,16 +101,14 @@ def fig_order(results: dict) -> Figure:
     """Steinhardt q4, q6 (with KL divergences), tetrahedral order and hydrogen bonds per molecule."""
     st = results["structure"]
     checks = {c["name"]: c for c in results["checks"]}
-    fig = Figure(figsize=(12, 3.2), layout="constrained")
-    axes = fig.subplots(1, 4)
-    panels = [("q4", (0.0, 1.0), "$q_4$"), ("q6", (0.0, 1.0), "$q_6$"),
-              ("tetrahedral", HIST["tetrahedral"][:2], "tetrahedral order q"),
-              ("hbonds", HIST["hbonds"][:2], "H-bonds per molecule")]
-    for ax, (name, (lo, hi), xlabel) in zip(axes, panels):
+    rows = [p for p in panels() if p[1].mean_unit not in DISPLAY_SCALE]
+    fig = Figure(figsize=(3 * len(rows), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(rows))
+    for ax, (name, measure, xlabel) in zip(axes, rows):
         for which, meas in _ensembles(st):
-            edges, dens = _hist_xy(meas["hist"][name], lo, hi)
+            edges, dens = _hist_xy(meas["hist"][name], measure.lo, measure.hi)
             ax.stairs(dens, edges, color=COLOURS[which], label=LABELS[which], lw=1.3)
-        if name in ("q4", "q6") and name in checks and checks[name]["value"] is not None:
+        if measure.distance == "kl" and name in checks and checks[name]["value"] is not None:
             ax.set_title(f"$D_{{KL}}$(train || gen) = {checks[name]['value']:.3f}", fontsize=9)
         ax.set_xlabel(xlabel)
     axes[0].set_ylabel("probability density")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from validation.gate.cache import default_cache_dir
-from validation.gate.given import open_session
+from validation.gate.registry import GROUPS
 from validation.gate.results import write_results
-from validation.gate.session import GROUPS
+from validation.gate.session import open_session
 from validation.report.html import render_report
 
 
@@ -22,9 +22,8 @@ def run_gate(inputs, out_dir, cache_dir=None, groups=GROUPS, progress: bool = Fa
     client: a `distributed.Client` (map_core.cluster): the sampling batches and MD runs become Dask
     tasks; its workers must share the cache's file system."""
     out_dir = Path(out_dir)
-    session = open_session(inputs, cache_dir or default_cache_dir(), progress, log)
+    session = open_session(inputs, cache_dir or default_cache_dir(), progress, log, groups)
     session.client = client
-    session.check_groups(groups)
     for g in groups:
         session.group(g)
     results = session.results(command)

@@ -120,11 +120,6 @@ def communicating_classes(P) -> list:
     return classes
 
 
-def is_irreducible(P) -> bool:
-    """True when every state can reach every other state (one communicating class)."""
-    return len(communicating_classes(P)) == 1
-
-
 def closed_classes(P, classes=None) -> list:
     """The communicating classes no transition leaves (the recurrent classes of a finite chain)."""
     P = np.asarray(P)
@@ -223,18 +218,6 @@ def spectral_gap(P) -> float:
     """Absolute spectral gap 1 - |lambda_2| (0 for periodic or reducible-with-several-closed-classes chains)."""
     moduli = eigenvalue_moduli(P)
     return float(1.0 - moduli[1]) if len(moduli) > 1 else 1.0
-
-
-def distance_to_stationarity(P, steps: int, pi=None) -> np.ndarray:
-    """d(t) = max_s TV(P^t(s, .), pi) for t = 0..steps, (steps + 1,) array."""
-    P = np.asarray(P, dtype=np.float64)
-    pi = stationary_distribution(P) if pi is None else pi
-    out = np.empty(steps + 1)
-    M = np.eye(len(P))
-    for t in range(steps + 1):
-        out[t] = 0.5 * np.abs(M - pi[None, :]).sum(1).max()
-        M = M @ P
-    return out
 
 
 def mixing_time(P, eps: float = 0.25, max_steps: int = 10_000):
