@@ -26,7 +26,7 @@ from map_core.arguments import count
 from map_core.files import write_text_atomic
 from map_core.model.checkpoint import save_checkpoint
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
-from map_core.sampling.generate import generate_to_file
+from map_core.sampling.generate import SamplingJob, generate_to_file
 from validation.gate.inputs import resolve_inputs
 from validation.gate.reference import SHIPPED_TRAINING_SET
 from validation.gate.session import GateSession
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         step = max(1, args.boxes // 10)
         for k in range(args.boxes):
-            generate_to_file(model, tmp / "box.npz", (6, 6, 6), 1, seed=k, progress=False)
+            generate_to_file(model, tmp / "box.npz", SamplingJob((6, 6, 6), 1, seed=k), progress=False)
             if (k + 1) % step == 0:
                 out["boxes"].append((k + 1, rss_mb()))
                 print(f"{k + 1} boxes: {out['boxes'][-1][1]:.0f} MiB", flush=True)

@@ -11,6 +11,7 @@ import re
 import sys
 from pathlib import Path
 
+from map_core.atoms.encoding import Encoding
 from map_core.files import write_text_atomic
 
 from . import bench_md, bench_sampler, bench_training
@@ -20,12 +21,16 @@ README = Path(__file__).parent.parent / "README.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 
+def model_label(name: str, cfg: dict) -> str:
+    """A benchmarked model in a table row: its name, architecture and classes (its encoding's label)."""
+    classes = Encoding(cfg.get("encoding", "atoms"), cfg["voxel_nm"]).label
+    return f"{name} ({cfg['layers']}x{cfg['filters']}, {cfg['activation']}, {classes} classes)"
+
+
 def training_rows(training: dict) -> list:
     rows = []
     for name, m in training["models"].items():
-        cfg = m["config"]
-        classes = "atom" if cfg.get("encoding", "atoms") == "atoms" else "water fragment"
-        label = f"{name} ({cfg['layers']}x{cfg['filters']}, {cfg['activation']}, {classes} classes)"
+        label = model_label(name, m["config"])
         for key, r in m["settings"].items():
             where = f"CPU, {r['threads']} thread(s)" if r["device"] == "cpu" else f"{r['device']} {r['precision']}"
             rows.append(f"| training, {label}, {where} | {r['crops_per_second']:.2f} crops/s of 32^3 (batch {r['batch']}, "
@@ -39,9 +44,7 @@ def table(sampler: dict, md: dict, training: dict | None = None) -> str:
     """Markdown table of the headline numbers."""
     rows = ["| measure | value | target |", "|---|---|---|"]
     for name, m in sampler["models"].items():
-        cfg = m["config"]
-        classes = "atom" if cfg.get("encoding", "atoms") == "atoms" else "water fragment"
-        label = f"{name} ({cfg['layers']}x{cfg['filters']}, {cfg['activation']}, {classes} classes)"
+        label = model_label(name, m["config"])
         rows.append(f"| fast sampler, {label} | {m['voxels_per_second']:.0f} voxels/s (8 boxes at once: {m['voxels_per_second_batch8']:.0f}) | |")
         cuda = f"{m['voxels_per_second_cuda']:.0f} voxels/s" if m.get("voxels_per_second_cuda") else "no GPU on this machine"
         rows.append(f"| fast sampler, {label}, variants | one plane in flight (2D wavefront): {m['voxels_per_second_one_plane_in_flight']:.0f}; "

@@ -13,7 +13,7 @@ import map_core.sampling.generate as gen
 from map_core.atoms.frames import load_frames, save_frames
 from map_core.files import sha256_file
 from map_core.model.checkpoint import load_model
-from map_core.sampling.generate import generate_to_file
+from map_core.sampling.generate import SamplingJob, generate_to_file
 from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
 from map_core.sampling.reference import sample_reference
 from validation.cli.main import main
@@ -69,7 +69,7 @@ def test_generate_resumes_from_finished_batches(tmp_path, lattice_file):
     gen.sampler_function = lambda name: interrupted
     try:
         with pytest.raises(KeyboardInterrupt):
-            generate_to_file(net, out, (2, 3, 3), 3, seed=1, progress=False, model_sha256=sha256_file(model))
+            generate_to_file(net, out, SamplingJob((2, 3, 3), 3, seed=1), progress=False, model_sha256=sha256_file(model))
     finally:
         gen.sampler_function = real
     assert partial.exists() and len(list(partial.glob("boxes_*.npz"))) == 2 and not out.exists()

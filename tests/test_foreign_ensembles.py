@@ -17,9 +17,9 @@ from validation.gate.foreign import (
     expanded,
     held_out_frames,
     main,
-    openmm_water,
     reoriented,
 )
+from validation.md.rigid_water import openmm_water
 from validation.observables.density import compute_density
 from validation.observables.geometry import compute_hoh_angles, compute_oh_distances
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from map_core.sampling.generate import SamplingJob
 from validation.gate import cache as cache_module
 from validation.gate.boxes import sample_boxes
 from validation.gate.cache import Cache, seal, verified_bytes
@@ -76,11 +77,11 @@ def test_without_the_checksum_a_damaged_entry_would_be_trusted(tmp_path, monkeyp
 def test_a_damaged_sampled_batch_is_sampled_again_identically(tmp_path):
     torch.manual_seed(0)
     model = PixelCNN3D(ModelConfig(layers=1, filters=2, dropout=0.0)).eval()
-    first = sample_boxes(model, (3, 4, 5), 2, 1.0, seed=7, batch=1, cache_dir=tmp_path)
+    first = sample_boxes(model, SamplingJob((3, 4, 5), 2, 1.0, seed=7, boundary="empty", batch=1), cache_dir=tmp_path)
     pieces = sorted(tmp_path.glob("boxes_*.npz"))
     assert len(pieces) == 2 and all(verified_bytes(p) is not None for p in pieces)
     pieces[1].write_bytes(pieces[1].read_bytes()[:40])  # torn by a crash or a full disk
-    again = sample_boxes(model, (3, 4, 5), 2, 1.0, seed=7, batch=1, cache_dir=tmp_path)
+    again = sample_boxes(model, SamplingJob((3, 4, 5), 2, 1.0, seed=7, boundary="empty", batch=1), cache_dir=tmp_path)
     np.testing.assert_array_equal(first, again)
     assert verified_bytes(pieces[1]) is not None
 

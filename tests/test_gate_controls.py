@@ -13,6 +13,7 @@ import pytest
 from gate_helpers import CODER, DATA, class_frequencies, control_config, marginal_model
 
 from map_core.atoms.frames import load_frames
+from map_core.sampling.generate import SamplingJob
 from validation.gate.boxes import (
     BoxGeometry,
     box_geometry,
@@ -102,7 +103,7 @@ def freq(frames):
 
 
 def _sample(model, geometry, n, temperature):
-    return sample_boxes(model, geometry.shape, n, temperature, seed=0, boundary="empty", batch=n)
+    return sample_boxes(model, SamplingJob(geometry.shape, n, temperature, seed=0, boundary="empty", batch=n))
 
 
 def test_random_weight_model_fails(geometry, reference, freq):

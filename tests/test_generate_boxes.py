@@ -14,7 +14,7 @@ from map_core.atoms.voxels import decode
 from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
 from map_core.model.receptive_field import receptive_field
-from map_core.sampling.generate import generate_to_file
+from map_core.sampling.generate import SamplingJob, generate_to_file
 from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
 
 SHAPE = (14, 12, 13)
@@ -28,7 +28,7 @@ def model():
 @pytest.fixture(scope="module")
 def boxes(model, tmp_path_factory):
     out = tmp_path_factory.mktemp("gen") / "boxes.npz"
-    generate_to_file(model, out, SHAPE, 2, seed=3, progress=False)
+    generate_to_file(model, out, SamplingJob(SHAPE, 2, seed=3), progress=False)
     return load_frames(out, allow_empty_frames=True)
 
 
@@ -57,7 +57,7 @@ def test_box_is_the_region_of_a_larger_canvas(model, boxes):
 
 def test_repair_gives_a_periodic_box_without_orphans_or_clashes(model, tmp_path):
     out = tmp_path / "repaired.npz"
-    generate_to_file(model, out, SHAPE, 2, seed=3, progress=False, repair_boxes=True)
+    generate_to_file(model, out, SamplingJob(SHAPE, 2, seed=3), progress=False, repair_boxes=True)
     frames = load_frames(out, allow_empty_frames=True)
     assert frames.meta["periodic"] is True
     for f in range(len(frames)):
@@ -73,7 +73,7 @@ def test_repair_gives_a_periodic_box_without_orphans_or_clashes(model, tmp_path)
 
 def test_no_burn_in_is_the_raw_canvas(model, tmp_path):
     out = tmp_path / "raw.npz"
-    generate_to_file(model, out, SHAPE, 1, seed=3, progress=False, burn_in=0)
+    generate_to_file(model, out, SamplingJob(SHAPE, 1, seed=3), progress=False, burn_in=0)
     frames = load_frames(out, allow_empty_frames=True)
     assert frames.extra["grids"].shape == (1, *SHAPE)
     per_voxel = 3 if model.config.coder().whole_molecules else 1  # a fragment class is a whole molecule

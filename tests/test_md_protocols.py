@@ -9,11 +9,13 @@ import pytest
 
 from map_core.errors import MapSuiteError
 from validation.md.boxes import make_water_box, water_topology
+from validation.md.checkpoints import load_md_checkpoint
 from validation.md.engine import Engine, make_integrator
 from validation.md.files import DcdWriter, dcd_frame_count, read_dcd, read_state_log, truncate_to
 from validation.md.platform import pick_platform
-from validation.md.run import load_md_checkpoint, rescale_molecules, run_md
+from validation.md.run import run_md
 from validation.md.settings import MDSettings
+from validation.md.volume import rescale_molecules
 from validation.md.water_model import with_m_sites
 
 N = 30

@@ -13,7 +13,8 @@ from map_core.errors import MapSuiteError
 from validation.gate.md import md_checks, run_seeded
 from validation.gate.profile import load_profile
 from validation.md.boxes import ideal_molecule, make_water_box
-from validation.md.run import load_md_checkpoint, run_md
+from validation.md.checkpoints import load_md_checkpoint
+from validation.md.run import run_md
 from validation.md.settings import MDSettings
 from validation.md.stability import (
     ISOLATION_NM,

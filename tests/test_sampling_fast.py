@@ -7,14 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from map_core.atoms.encoding import Encoding
+from map_core.model import wavefront_sampler as fast_module
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 from map_core.model.receptive_field import analytic_mask, receptive_field
-from map_core.sampling import fast as fast_module
+from map_core.model.wavefront import Wavefront
 from map_core.sampling.canvas import halo_for
 from map_core.sampling.fast import sample_fast
 from map_core.sampling.likelihood import log_prob
 from map_core.sampling.reference import sample_reference
-from map_core.sampling.wavefront import Wavefront
 
 
 @settings(max_examples=20, deadline=None)

@@ -13,8 +13,8 @@ import pytest
 
 from map_core.atoms.frames import load_frames
 from validation.cli.main import main
+from validation.md.checkpoints import load_md_checkpoint
 from validation.md.files import read_dcd
-from validation.md.run import load_md_checkpoint
 from validation.observables.geometry import compute_oh_distances
 
 ROOT = Path(__file__).resolve().parents[1]

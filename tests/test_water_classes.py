@@ -15,7 +15,7 @@ from map_core.atoms.neighbors import minimum_image
 from map_core.errors import MapSuiteError
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D, one_hot
 from map_core.sampling.fast import sample_fast
-from map_core.sampling.generate import cut_box, decode_grouped, generate_to_file
+from map_core.sampling.generate import SamplingJob, cut_box, decode_grouped, generate_to_file
 from map_core.sampling.likelihood import log_prob
 from map_core.training.crops import all_rotations, apply_rotation, class_permutations, cut_crops, rotation_matrix, voxelise
 from map_core.training.train import TrainSettings, train
@@ -161,7 +161,7 @@ def test_generated_fragment_boxes_have_no_orphans_and_repair_for_md(tmp_path):
     model = _water_model()
     with torch.no_grad():  # a random liquid with clashes to repair
         model.head_out.bias[0] = 3.0
-    frames = generate_to_file(model, tmp_path / "g.npz", (12, 12, 12), n_boxes=1, seed=2, progress=False)
+    frames = generate_to_file(model, tmp_path / "g.npz", SamplingJob((12, 12, 12), n_boxes=1, seed=2), progress=False)
     assert frames.meta["encoding"] == "water"
     assert frames.meta["defects"][0]["orphans"] == 0 and frames.meta["defects"][0]["molecules"] > 10
     assert (frames.molecule[0] >= 0).all()

@@ -4,6 +4,7 @@ Grids are indexed [z, y, x] (raster order: planes, then rows, then columns) with
 x = position[..., 0], y = position[..., 1], z = position[..., 2]. Class ids: 0 empty, 1 O, 2 H.
 A voxel of side `voxel` nm covers [i*voxel, (i+1)*voxel) on each axis; decoding puts the atom
 at the voxel centre, so the round trip moves an atom by at most sqrt(3)/2 * voxel.
+`AtomClasses` is this encoding behind the `Encoding` interface (``"atoms"``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from map_core.atoms.encoding_base import Encoding
 from map_core.errors import MapSuiteError
 
 DEFAULT_VOXEL_NM = 0.025  # seed 000: 0.25 Å voxels (80 voxels x 0.25 Å = 20 Å box)
@@ -106,11 +108,37 @@ def decode(grid, voxel: float = DEFAULT_VOXEL_NM):
     return positions, elements
 
 
-def encode_frames(frames, voxel: float = DEFAULT_VOXEL_NM, periodic: bool = True):
-    """Encode every frame of a map_core.atoms.frames.Frames; returns (list of grids, list of EncodeReport)."""
-    grids, reports = [], []
-    for pos, elem, box in zip(frames.positions, frames.elements, frames.box):
-        grid, report = encode(pos, elem, box, voxel, periodic)
-        grids.append(grid)
-        reports.append(report)
-    return grids, reports
+class AtomClasses(Encoding):
+    """Atom classes (``"atoms"``): 0 empty, 1 O, 2 H, one-hot network inputs; a decoded box is atoms,
+    grouped into molecules afterwards. Models of other class counts (the toy lattices' 2) use it too."""
+
+    name = "atoms"
+    label = "atom"
+    summary = "empty, O, H"
+    whole_molecules = False
+
+    @property
+    def n_classes(self) -> int:
+        return N_CLASSES
+
+    def fits(self, n_classes: int) -> bool:
+        return True  # one-hot inputs of any number of classes
+
+    def describe_classes(self, n_classes: int) -> str:
+        return f"{n_classes} atom classes (empty, O, H)"
+
+    def input_features(self) -> None:
+        return None
+
+    def encode(self, positions, elements, box_nm, periodic: bool = True, clip: bool = False, molecule=None):
+        if clip and not periodic:
+            pos = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+            inside = np.all((pos >= 0) & (pos < np.asarray(box_nm, dtype=np.float64)), axis=1)
+            positions, elements = pos[inside], np.asarray(elements)[inside]
+        return encode(positions, elements, box_nm, self.voxel_nm, periodic)
+
+    def decode(self, grid) -> tuple:
+        return (*decode(grid, self.voxel_nm), None)
+
+    def class_permutation(self, matrix) -> None:
+        return None  # atom classes carry no orientation

@@ -18,6 +18,7 @@ Manolopoulos, J. Chem. Phys. 131, 024501 (2009): r_eq = 0.9419 Å, theta_eq = 10
 Encoding keeps each molecule's O voxel and the nearest orientation class of its two O-H
 directions (minimising the summed squared distance of the unit vectors, over both H orders).
 
+`WaterClasses` is this encoding behind the `Encoding` interface (``"water"``).
 Positions nm, grids (Z, Y, X) with x = position[..., 0] (as map_core.atoms.voxels).
 """
 
@@ -27,6 +28,12 @@ import functools
 import math
 
 import numpy as np
+
+from map_core.atoms import voxels
+from map_core.atoms.encoding_base import Encoding
+from map_core.atoms.molecules import group_waters, water_indices
+from map_core.atoms.neighbors import minimum_image
+from map_core.errors import MapSuiteError
 
 R_OH_NM = 0.09419
 THETA_RAD = math.radians(107.4)
@@ -153,3 +160,62 @@ def input_features(orbits: int = ORBITS) -> np.ndarray:
     empty = np.zeros((1, occupied.shape[1]))
     empty[0, 0] = 1.0
     return np.concatenate([empty, occupied]).astype(np.float32)
+
+
+class WaterClasses(Encoding):
+    """Water fragment classes (``"water"``): 0 empty, 1..K an O with its two H in one of K orientations;
+    the network sees `input_features`, and a decoded box is whole molecules only."""
+
+    name = "water"
+    label = "water fragment"
+    summary = f"empty, O with one of {n_classes() - 1} H orientations: whole molecules only"
+    whole_molecules = True
+
+    @property
+    def n_classes(self) -> int:
+        return n_classes()
+
+    def describe_classes(self, n_classes: int) -> str:
+        return f"{n_classes} fragment classes (empty, or an O with its two H in one of {n_classes - 1} orientations)"
+
+    def input_features(self) -> np.ndarray:
+        return input_features()
+
+    def encode(self, positions, elements, box_nm, periodic: bool = True, clip: bool = False, molecule=None):
+        return _encode_waters(positions, elements, box_nm, self.voxel_nm, periodic, clip, molecule)
+
+    def decode(self, grid) -> tuple:
+        oxygen, classes = voxels.occupied_centres(grid, self.voxel_nm)
+        hydrogens = oxygen[:, None, :] + hydrogen_offsets(classes)
+        positions = np.concatenate([oxygen[:, None, :], hydrogens], axis=1).reshape(-1, 3)
+        elements = np.tile(np.array(["O", "H", "H"], dtype="<U2"), len(oxygen))
+        return positions, elements, np.repeat(np.arange(len(oxygen), dtype=np.int32), 3)
+
+    def class_permutation(self, matrix) -> np.ndarray:
+        return class_permutation(tuple(int(v) for v in np.asarray(matrix).ravel()))
+
+
+def _encode_waters(positions, elements, box_nm, voxel: float, periodic: bool, clip: bool, molecule):
+    positions = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+    elements = np.asarray(elements)
+    box = np.asarray(box_nm, dtype=np.float64)
+    if not np.all(np.isfinite(positions)):
+        raise MapSuiteError("positions contain NaN or inf")
+    unknown = set(np.unique(elements)) - {"O", "H"}
+    if unknown:
+        raise MapSuiteError(f"elements {sorted(unknown)} have no water class (known: H, O)")
+    if molecule is None:
+        molecule, _ = group_waters(positions, elements, box if periodic else None)
+    waters = water_indices(elements, molecule, strict=False)
+    oxygen = positions[waters[:, 0]]
+    bonds = positions[waters[:, 1:]] - oxygen[:, None, :]
+    if periodic:
+        bonds = minimum_image(bonds, box)
+        oxygen = np.mod(oxygen, box)
+    else:
+        inside = np.all((oxygen >= 0) & (oxygen < box), axis=1)
+        if not clip and not inside.all():
+            raise MapSuiteError("atoms outside a non-periodic box")
+        oxygen, bonds = oxygen[inside], bonds[inside]
+    grid, collisions = voxels.place(oxygen, nearest_class(bonds), voxels.grid_shape(box, voxel), voxel)
+    return grid, voxels.EncodeReport(collisions=collisions, atoms=len(positions), dropped=len(positions) - 3 * len(waters))

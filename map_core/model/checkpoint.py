@@ -13,15 +13,15 @@ import torch
 
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path
-from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
-from map_core.model.receptive_field import receptive_field
+from map_core.model.kinds import kind_of
+from map_core.model.pixelcnn import ModelConfig
 
 FORMAT = "map-suite-checkpoint"
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(path, model: PixelCNN3D, provenance: dict, training_state: dict | None = None) -> None:
-    """Write a checkpoint atomically.
+def save_checkpoint(path, model, provenance: dict, training_state: dict | None = None) -> None:
+    """Write a checkpoint atomically: `model` is a network its kind built (``model.config.kind``).
 
     provenance: JSON-like dict (data sha256, steps, losses, seed, ...);
     training_state: optimizer state and step counters needed by `train --resume` (optional).
@@ -30,7 +30,7 @@ def save_checkpoint(path, model: PixelCNN3D, provenance: dict, training_state: d
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": model.config.to_dict(),
-        "receptive_field": receptive_field(model.config).as_dict(),
+        "receptive_field": kind_of(model.config).receptive_field(model.config).as_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "provenance": provenance,
         "training_state": training_state,
@@ -65,11 +65,12 @@ def load_checkpoint(path, map_location="cpu") -> dict:
 
 
 def load_model(path, map_location="cpu") -> tuple:
-    """(PixelCNN3D in eval mode, checkpoint payload) from a checkpoint file."""
+    """(network of the checkpoint's model kind in eval mode, checkpoint payload) from a checkpoint file;
+    a config without a kind is of the one-stage kind (checkpoints written before kinds were recorded)."""
     payload = load_checkpoint(path, map_location)
     try:
         config = ModelConfig.from_dict(payload["config"])
-        model = PixelCNN3D(config)
+        model = kind_of(config).build(config)
         model.load_state_dict(payload["state_dict"])
     except Exception as exc:  # noqa: BLE001 - a damaged config or state dict may fail anywhere in torch
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__

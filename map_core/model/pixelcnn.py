@@ -21,10 +21,13 @@ current plane over columns x-R..x+R; columns x-1-R..x-1 of the current row
 Inputs are one-hot class channels; the region outside the sample is the all-zero vector, and
 every layer's features there are zero too (zero padding), so a sample is a finite world with
 "outside" around it. Logits are over the real classes only; "outside" is never sampled. With
-the "water" encoding (molecular fragment classes, ``map_core.atoms.water_classes``) the one-hot
-input is first mapped through a fixed per-class feature table (``input_table``: occupancy and
-the hydrogen directions), a voxel-wise linear map that keeps "outside" at zero and leaves the
-causal structure unchanged.
+an encoding whose classes have input features (the "water" fragment classes,
+``map_core.atoms.water_classes``: occupancy and the hydrogen directions) the one-hot input is
+first mapped through that fixed per-class feature table (``input_table``), a voxel-wise linear
+map that keeps "outside" at zero and leaves the causal structure unchanged.
+
+This network is the one-stage model kind (``map_core.model.one_stage``); ``ModelConfig.kind``
+names the kind a config builds (``map_core.model.kinds``).
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ class ModelConfig:
     dropout: float = 0.21
     n_classes: int = N_CLASSES
     voxel_nm: float = DEFAULT_VOXEL_NM
-    encoding: str = "atoms"  # "atoms" (empty, O, H) or "water" (empty, O with one of K orientations)
+    encoding: str = "atoms"  # a name of map_core.atoms.encoding.ENCODINGS; "atoms": empty, O, H
+    kind: str = "one-stage"  # a name of map_core.model.kinds.KINDS; checkpoints without it are one-stage
 
     def __post_init__(self):
         if self.layers < 1 or self.filters < 1:
@@ -69,7 +73,7 @@ class ModelConfig:
             raise ValueError("voxel_nm must be positive")
         if self.encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, not {self.encoding!r}")
-        if self.encoding != "atoms" and self.n_classes != self.coder().n_classes:
+        if not self.coder().fits(self.n_classes):
             raise ValueError(f"the {self.encoding} encoding has {self.coder().n_classes} classes, not {self.n_classes}")
 
     def coder(self) -> Encoding:

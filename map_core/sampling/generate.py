@@ -14,13 +14,19 @@ repair) counts per box in meta, the sampled canvases and their log-probabilities
 arrays `grids` (K, Z', Y', X') uint8 and `log_prob` (K,) float64, and the box's place in the
 canvas in ``meta["region"]``. An interrupted run resumes from `OUT.partial/` when called again
 with the same arguments.
+
+What to sample is one `SamplingJob` (shape, number of boxes, temperature, seed, boundary, batch,
+sampler, device), which the gate's sampling (``validation.gate.boxes``) takes too; its batches are
+sampled by `SamplingJob.sample`, through the model's kind.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +42,7 @@ from map_core.sampling.fast import sample_fast
 from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
 from map_core.sampling.reference import sample_reference
 
-SAMPLERS = ("fast", "reference")
+SAMPLER_FUNCTIONS = {"fast": sample_fast, "reference": sample_reference}  # the choices of --sampler
 SAMPLER_BYTES_PER_VOXEL = 40  # uniforms (float64, twice while stacked), canvas values (int64), output (uint8) and more
 RING_BYTES = 1 << 30  # the fast sampler's default cap on its per-layer storage (memory_mb = 1024)
 
@@ -111,11 +117,55 @@ def cut_box(grid, coder: Encoding, origin, shape, periodic: bool = False) -> tup
 
 
 def sampler_function(name: str):
-    if name == "reference":
-        return sample_reference
-    if name == "fast":
-        return sample_fast
-    raise MapSuiteError(f"unknown sampler {name!r}")
+    """The sampling function (map_core.sampling.fast.sample_fast or reference.sample_reference) called `name`."""
+    try:
+        return SAMPLER_FUNCTIONS[name]
+    except KeyError:
+        raise MapSuiteError(f"unknown sampler {name!r}") from None
+
+
+@dataclass(frozen=True)
+class SamplingJob:
+    """What to sample: `n_boxes` boxes of `shape` (Z, Y, X) voxels.
+
+    temperature: softmax temperature (0: argmax); seed: box k draws from the stream (seed, k), so
+    batching never changes a box; boundary: "outside", "empty" or an integer array (n_boxes, Z + 2hz,
+    Y + 2hy, X + 2hx) of classes around each box (map_core.sampling.canvas.make_canvas); batch: boxes
+    sampled together (one kept piece, one task on a cluster); sampler: a key of SAMPLER_FUNCTIONS;
+    device: where the sampler runs ("cpu", "cuda", "cuda:N"; the reference sampler runs on the CPU only).
+    """
+
+    shape: tuple
+    n_boxes: int = 1
+    temperature: float = 1.0
+    seed: int = 0
+    boundary: object = "outside"
+    batch: int = 1
+    sampler: str = "fast"
+    device: str = "cpu"
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        if self.n_boxes < 1 or self.batch < 1:
+            raise MapSuiteError("n-boxes and batch must be >= 1")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise MapSuiteError(f"temperature must be finite and >= 0, got {self.temperature}")
+        sampler_function(self.sampler)  # a known sampler
+
+    def batches(self) -> list:
+        """[(first box, count)] of the batches, in order."""
+        return [(first, min(self.batch, self.n_boxes - first)) for first in range(0, self.n_boxes, self.batch)]
+
+    def boundary_of(self, first: int, count: int):
+        """The boundary of boxes [first, first + count): the same string, or their rows of the array."""
+        return self.boundary if isinstance(self.boundary, str) else np.asarray(self.boundary)[first:first + count]
+
+    def sample(self, model, first: int, count: int, progress: bool = False) -> tuple:
+        """Boxes [first, first + count) as (grids (count, Z, Y, X) uint8 tensor, log_prob (count,) float64 tensor)."""
+        extra = {"device": self.device} if self.device != "cpu" else {}  # only the fast sampler runs elsewhere
+        return sampler_function(self.sampler)(model, self.shape, n_boxes=count, temperature=self.temperature,
+                                              seed=self.seed, boundary=self.boundary_of(first, count),
+                                              progress=progress, first_box=first, **extra)
 
 
 def _check_device(device: str, sampler: str) -> str:
@@ -124,24 +174,19 @@ def _check_device(device: str, sampler: str) -> str:
     return str(resolve_device(device))
 
 
-def sample_piece(first: int, count: int, piece: Path, model, job: dict) -> str:
-    """Sample boxes [first, first + count) of a generation `job` and write them to `piece` (atomically)."""
-    extra = {"device": job["device"]} if job["device"] != "cpu" else {}  # only the fast sampler runs elsewhere
-    grids, logp = sampler_function(job["sampler"])(model, job["canvas"], n_boxes=count, temperature=job["temperature"],
-                                                   seed=job["seed"], boundary=job["boundary"], progress=job["progress"],
-                                                   first_box=first, **extra)
+def sample_piece(first: int, count: int, piece: Path, model, job: SamplingJob, progress: bool) -> str:
+    """Sample boxes [first, first + count) of a generation `job` (its shape: the canvas) and write them to
+    `piece` (atomically)."""
+    grids, logp = job.sample(model, first, count, progress)
     with atomic_path(piece) as tmp:
         np.savez(tmp, grids=grids.numpy(), log_prob=logp.numpy())
     return str(piece)
 
 
-def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 1.0, seed: int = 0,
-                     boundary: str = "outside", sampler: str = "fast", batch: int = 1,
-                     progress: bool = True, model_sha256: str | None = None, device: str = "cpu",
-                     burn_in: float = 1.0, repair_boxes: bool = False, client=None) -> Frames:
-    """Generate `n_boxes` boxes of `shape` (Z, Y, X) voxels into the frames file `out_path`.
+def generate_to_file(model, out_path, job: SamplingJob, *, burn_in: float = 1.0, repair_boxes: bool = False,
+                     progress: bool = True, model_sha256: str | None = None, client=None) -> Frames:
+    """Generate the boxes of `job` (``job.shape``: (Z, Y, X) voxels of each box) into the frames file `out_path`.
 
-    device: where the fast sampler runs ("cpu", "cuda", "cuda:1"); the reference sampler is CPU only.
     burn_in: margin in receptive fields generated around each box and discarded (0: none);
     repair_boxes: periodic, MD-ready boxes (see the module docstring).
     Finished batches are kept under `out_path`.partial/, so an interrupted run resumes where it stopped.
@@ -150,48 +195,44 @@ def generate_to_file(model, out_path, shape, n_boxes: int, temperature: float = 
     seed stream, so the file equals a single-process run's, whatever the workers.
     """
     out_path = Path(out_path)
-    if n_boxes < 1 or batch < 1:
-        raise MapSuiteError("n-boxes and batch must be >= 1")
-    if not (math.isfinite(temperature) and temperature >= 0):
-        raise MapSuiteError(f"temperature must be finite and >= 0, got {temperature}")
-    device = _check_device(device, sampler)
+    device = _check_device(job.device, job.sampler)
     voxel, coder = model.config.voxel_nm, model.config.coder()
     b = burn_in_voxels(model.config, burn_in)
     face = face_voxels(voxel) if b else 0
-    canvas = canvas_shape(shape, b, face)
-    check_fits(canvas, batch, n_boxes, out_path)
-    job = {"shape": [int(s) for s in shape], "n_boxes": n_boxes, "temperature": temperature, "seed": seed,
-           "boundary": boundary, "sampler": sampler, "model_sha256": model_sha256, "voxel_nm": voxel,
-           "burn_in_fields": burn_in, "repair": repair_boxes, "encoding": coder.name}
+    canvas = canvas_shape(job.shape, b, face)
+    check_fits(canvas, job.batch, job.n_boxes, out_path)
+    n_boxes = job.n_boxes
+    record = {"shape": list(job.shape), "n_boxes": n_boxes, "temperature": job.temperature, "seed": job.seed,
+              "boundary": job.boundary, "sampler": job.sampler, "model_sha256": model_sha256, "voxel_nm": voxel,
+              "burn_in_fields": burn_in, "repair": repair_boxes, "encoding": coder.name}
     partial = out_path.with_name(out_path.name + ".partial")
     job_file = partial / "job.json"
     if partial.exists():
-        if not job_file.exists() or json.loads(job_file.read_text()) != job:
+        if not job_file.exists() or json.loads(job_file.read_text()) != record:
             raise MapSuiteError(f"{partial} holds an unfinished run with other settings; remove it or rerun those settings", out_path)
     else:
         partial.mkdir(parents=True)
-        write_text_atomic(job_file, json.dumps(job, sort_keys=True))
-    todo = [(first, min(batch, n_boxes - first)) for first in range(0, n_boxes, batch)]
-    todo = [(first, count, partial / f"boxes_{first:06d}_{count:06d}.npz") for first, count in todo]
+        write_text_atomic(job_file, json.dumps(record, sort_keys=True))
+    todo = [(first, count, partial / f"boxes_{first:06d}_{count:06d}.npz") for first, count in job.batches()]
     todo = [t for t in todo if not t[2].exists()]
     done = None
     if client is not None and progress:
         done = lambda k, n: print(f"generate: {k} of {n} batches done on the cluster", flush=True)  # noqa: E731
-    work = dict(canvas=canvas, temperature=temperature, seed=seed, boundary=boundary, sampler=sampler, device=device,
-                progress=progress and client is None)
-    map_tasks(client, sample_piece, todo, shared={"model": model, "job": work}, done=done)
+    work = dataclasses.replace(job, shape=canvas, device=device)
+    map_tasks(client, sample_piece, todo, shared={"model": model, "job": work, "progress": progress and client is None},
+              done=done)
     pieces = sorted(partial.glob("boxes_*.npz"))
     grids = np.concatenate([np.load(p)["grids"] for p in pieces])
     logp = np.concatenate([np.load(p)["log_prob"] for p in pieces])
-    region = {"origin_zyx": [b, b, b], "shape_zyx": job["shape"], "burn_in_voxels": b, "face_voxels": face}
+    region = {"origin_zyx": [b, b, b], "shape_zyx": record["shape"], "burn_in_voxels": b, "face_voxels": face}
     if b == 0 and not repair_boxes:
         positions, elements, molecule, reports = decode_boxes(grids, coder)
-        nz, ny, nx = job["shape"]
+        nz, ny, nx = record["shape"]
         boxes = np.tile([nx * voxel, ny * voxel, nz * voxel], (n_boxes, 1))
     else:
-        cut = [cut_box(g, coder, region["origin_zyx"], job["shape"], periodic=repair_boxes) for g in grids]
+        cut = [cut_box(g, coder, region["origin_zyx"], record["shape"], periodic=repair_boxes) for g in grids]
         positions, elements, molecule, boxes, reports = (list(x) for x in zip(*cut))
-    meta = {**job, "method": "map", "source": "map-suite generate", "defects": reports, "region": region,
+    meta = {**record, "method": "map", "source": "map-suite generate", "defects": reports, "region": region,
             "periodic": repair_boxes}
     frames = Frames.from_arrays(positions, elements, molecule, np.asarray(boxes).reshape(n_boxes, 3), meta,
                                 {"grids": grids, "log_prob": logp})

@@ -1,4 +1,4 @@
-"""Exact log-probability of given grids under a MAP model (one network pass, teacher forcing)."""
+"""Exact log-probability of given grids under a MAP model (teacher forcing), by the model's kind."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ import numpy as np
 import torch
 
 from map_core.errors import MapSuiteError
-from map_core.model.pixelcnn import PixelCNN3D, eval_copy, one_hot
-from map_core.model.receptive_field import receptive_field
+from map_core.model.kinds import kind_of
 from map_core.sampling.canvas import make_canvas
 
 
-@torch.no_grad()
-def log_prob(model: PixelCNN3D, grids, temperature: float = 1.0, boundary="outside", fixed=None,
+def log_prob(model, grids, temperature: float = 1.0, boundary="outside", fixed=None,
              dtype=torch.float64, per_voxel: bool = False):
     """log p(grid) in nats for each of (B, Z, Y, X) class grids, summed over the sampled voxels.
 
@@ -24,17 +22,13 @@ def log_prob(model: PixelCNN3D, grids, temperature: float = 1.0, boundary="outsi
     grids = torch.as_tensor(np.asarray(grids), dtype=torch.int64)
     if grids.dim() == 3:
         grids = grids.unsqueeze(0)
-    if grids.min() < 0 or grids.max() >= model.config.n_classes:
-        raise MapSuiteError(f"grids hold values outside the classes 0..{model.config.n_classes - 1}")
-    model = eval_copy(model, dtype)
-    canvas = make_canvas(grids.shape[1:], grids.shape[0], receptive_field(model.config), model.config.n_classes, boundary, fixed)
+    config = model.config
+    if grids.min() < 0 or grids.max() >= config.n_classes:
+        raise MapSuiteError(f"grids hold values outside the classes 0..{config.n_classes - 1}")
+    kind = kind_of(config)
+    canvas = make_canvas(grids.shape[1:], grids.shape[0], kind.receptive_field(config), config.n_classes, boundary, fixed)
     free = canvas.box_view(canvas.free)
-    box_values = canvas.box_view(canvas.values)
-    box_values[free] = grids[free]
-    logits = model(one_hot(canvas.values, model.config.n_classes, dtype))
-    z0, y0, x0, nz, ny, nx = canvas.box
-    logits = logits[:, :, z0 : z0 + nz, y0 : y0 + ny, x0 : x0 + nx]
-    logp = torch.log_softmax(logits.double() / temperature, dim=1).gather(1, grids.unsqueeze(1)).squeeze(1)
-    logp = torch.where(free, logp, torch.zeros_like(logp))
+    canvas.box_view(canvas.values)[free] = grids[free]
+    logp = kind.log_prob(model, canvas, temperature, dtype)
     total = logp.sum(dim=(1, 2, 3))
     return (total, logp) if per_voxel else total

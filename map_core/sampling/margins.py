@@ -2,9 +2,9 @@
 
 Generation starts with no context at the canvas's low-z face and its side faces: a voxel sees
 the planes below it over rows and columns on both sides, and the earlier voxels of its plane
-(see ``map_core.model.receptive_field``). Its statistics reach those of the bulk only some
-receptive fields away from where the context begins (seed 001: one to two; the gate's
-``markov_saturation`` check measures it). So a box of (nz, ny, nx) voxels is generated inside a
+(see ``map_core.model.receptive_field``; the model's kind gives its field and the margin). Its
+statistics reach those of the bulk only some receptive fields away from where the context begins
+(seed 001: one to two; the gate's ``markov_saturation`` check measures it). So a box of (nz, ny, nx) voxels is generated inside a
 canvas with a margin of `b` voxels below it and on its four sides, and `face` planes above it
 in which the hydrogens of molecules crossing its top face are completed:
 
@@ -16,16 +16,13 @@ from __future__ import annotations
 import math
 
 from map_core.atoms.molecules import MAX_OH_NM
-from map_core.errors import MapSuiteError
-from map_core.model.receptive_field import receptive_field
+from map_core.model.kinds import kind_of
 
 
 def burn_in_voxels(config, fields: float, min_nm: float = 0.0) -> int:
-    """Margin b (voxels): the larger of `fields` receptive-field depths (planes_back) and `min_nm`."""
-    if not (math.isfinite(fields) and fields >= 0 and math.isfinite(min_nm) and min_nm >= 0):
-        raise MapSuiteError(f"burn-in must be finite and >= 0, got {fields} receptive fields and {min_nm} nm")
-    depth = receptive_field(config).planes_back
-    return int(math.ceil(max(min_nm / config.voxel_nm, fields * depth) - 1e-9))
+    """Margin b (voxels) of the kind of `config`: the larger of `fields` receptive-field depths
+    (planes_back) and `min_nm` (``ModelKind.burn_in_voxels``)."""
+    return kind_of(config).burn_in_voxels(config, fields, min_nm)
 
 
 def face_voxels(voxel: float) -> int:

@@ -38,7 +38,7 @@ import numpy as np
 
 from map_core.atoms.rotations import apply_rotation, class_permutations
 from map_core.errors import MapSuiteError
-from map_core.model.receptive_field import receptive_field
+from map_core.model.kinds import kind_of
 from map_core.sampling.fast import sample_fast
 
 Z_CCW = ((1, (2, 1)),)  # counter-clockwise about z: x -> y
@@ -78,7 +78,7 @@ def motif_origin(shape, motif_shape) -> np.ndarray:
 def check_room(shape, motif_shape, config) -> None:
     """Refuse a box without one receptive field of room around the motif on every side
     (the generated water would never see a full neighbourhood of the motif)."""
-    rf = receptive_field(config)
+    rf = kind_of(config).receptive_field(config)
     reach = max(rf.planes_back, rf.rows_back, rf.rows_ahead, rf.cols, rf.cols_back)
     need = np.asarray(motif_shape, int) + 2 * reach
     if np.any(np.asarray(shape, int) < need):

@@ -52,22 +52,23 @@ def stop() -> None:
         dist.destroy_process_group()
 
 
-class CanvasLogits(nn.Module):
-    """`model.logits` as a module's forward, so that DistributedDataParallel sees the call (and syncs gradients)."""
+class Objective(nn.Module):
+    """The training loss of `model` under its `kind` (``ModelKind.loss``) as a module's forward, so that
+    DistributedDataParallel sees the call (and syncs gradients); `autocast_dtype` as the kind's loss takes it."""
 
-    def __init__(self, model):
+    def __init__(self, kind, model, autocast_dtype=None):
         super().__init__()
-        self.model = model
+        self.kind, self.model, self.autocast_dtype = kind, model, autocast_dtype
 
-    def forward(self, canvas):
-        return self.model.logits(canvas)
+    def forward(self, crops):
+        return self.kind.loss(self.model, crops, self.autocast_dtype)
 
 
-def wrap(model, device: torch.device, world: int):
-    """The network the loss is computed with: `model` itself, or DDP over it when several processes train."""
+def wrap(objective: nn.Module, device: torch.device, world: int):
+    """What the loss is computed with: the `Objective` itself, or DDP over it when several processes train."""
     if world == 1:
-        return model
-    return DistributedDataParallel(CanvasLogits(model), device_ids=[device.index] if device.type == "cuda" else None)
+        return objective
+    return DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def share(specs, rank: int, world: int):

@@ -1,4 +1,10 @@
-"""Training a MAP PixelCNN on voxelised frames: SGD (or Adam), cross-entropy, checkpoints, resume.
+"""Training a MAP model on voxelised frames: SGD (or Adam), cross-entropy, checkpoints, resume.
+
+The network and its loss come from the model's kind (``map_core.model.kinds``, by
+``ModelConfig.kind``). `train` runs four steps: the run's state (fresh, or resumed from the
+checkpoint: `resume_state`), the data (`load_data`: voxelised frames, the held-out split, the
+class-frequency baseline; the data file is hashed once), the loop (`train_steps`), and the
+provenance written with every checkpoint (`save`).
 
 Every step draws its crops from a generator seeded by (seed, step) and reseeds torch (dropout)
 the same way, so a run resumed from a checkpoint continues exactly as if it had never stopped
@@ -18,20 +24,21 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from map_core.atoms.frames import load_frames
+from map_core.atoms.frames import Frames, load_frames
 from map_core.errors import MapSuiteError
 from map_core.files import sha256_file
 from map_core.model.checkpoint import check_voxel_size, load_checkpoint, save_checkpoint
 from map_core.model.device import resolve_device
-from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from map_core.model.kind_base import ModelKind
+from map_core.model.kinds import kind_of
+from map_core.model.pixelcnn import ModelConfig
 from map_core.training import distributed
 from map_core.training.crops import (
     ROTATION_SETS,
@@ -85,12 +92,9 @@ class TrainSettings:
 
 
 def cross_entropy(model, crops: torch.Tensor, autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Mean cross-entropy (nats per voxel, float32) of (B, Z, Y, X) class crops under `model`;
-    with `autocast_dtype` (torch.bfloat16) the network runs under autocast on the crops' device."""
-    crops = crops.long()
-    with torch.autocast(crops.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-        logits = model.logits(crops) if hasattr(model, "logits") else model(crops)  # a DDP wrapper has only forward
-    return F.cross_entropy(logits.float(), crops)
+    """Mean cross-entropy (nats per voxel, float32) of (B, Z, Y, X) class crops under `model` (its kind's
+    training loss); with `autocast_dtype` (torch.bfloat16) the network runs under autocast on the crops' device."""
+    return kind_of(model.config).loss(model, crops, autocast_dtype)
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -143,145 +147,236 @@ def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, res
     data_path, out_path = Path(data_path), Path(out_path)
     rank, world, dev = distributed.start(resolve_device(device), settings.batch)
     try:
-        return _train(data_path, out_path, config, settings, resume, progress and rank == 0, lr_drop, dev, precision,
-                      rank, world)
+        amp = autocast_dtype(precision, dev)
+        if resume and out_path.exists():
+            state = resume_state(out_path, data_path, config, settings, lr_drop)
+        else:
+            state = RunState(config, settings)
+        distributed.check_batch(state.settings.batch, world)  # a resumed run keeps its checkpoint's batch
+        data = load_data(data_path, state.config, state.settings, state.data_sha256)
+        state.segments.append({"device": str(dev), "precision": "fp32" if amp is None else "bf16", "from_step": state.step,
+                               "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+                               "processes": world})
+        if dev.type == "cuda":
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False  # exact resume
+        run = start_run(state, data, out_path, dev, amp, rank, world)
+        bar = None
+        if progress and rank == 0:
+            bar = tqdm(total=state.settings.steps, initial=state.step, desc="train", unit="step", dynamic_ncols=True)
+        train_steps(run, bar)
+        if bar:
+            bar.close()
+        return save(run, state.settings.steps, held_out_cross_entropy(run))
     finally:
         distributed.stop()
 
 
-def _train(data_path, out_path, config, settings, resume, progress, lr_drop, dev, precision, rank, world) -> dict:
-    amp = autocast_dtype(precision, dev)
-    start_step, history, elapsed, segments = 0, [], 0.0, []
-    model_state = optim_state = None
-    if resume and out_path.exists():
-        payload = load_checkpoint(out_path)
-        state = payload.get("training_state") or {}
-        if "step" not in state:
-            raise MapSuiteError("checkpoint has no training state to resume from", out_path)
-        old_settings = state["settings"]
-        settings = TrainSettings(**{**old_settings, "steps": settings.steps})
-        if lr_drop is not None:
-            new = dataclasses.replace(settings, lr_drop_steps=tuple(lr_drop[0]), lr_drop_factor=float(lr_drop[1]))
-            if any(new.lr_at(s) != settings.lr_at(s) for s in range(state["step"])):
-                raise MapSuiteError(f"the learning-rate drops {list(new.lr_drop_steps)} x {new.lr_drop_factor} change the rate "
-                                    f"of steps before the checkpoint's step {state['step']}; a resumed run can only change "
-                                    "steps not taken yet", out_path)
-            settings = new
-        old_config = ModelConfig.from_dict(payload["config"])
-        check_voxel_size(old_config.voxel_nm, config.voxel_nm, out_path)
-        config = old_config
-        start_step, history, elapsed = state["step"], list(state["history"]), state["elapsed_s"]
-        segments = list(state.get("segments") or [{"device": "cpu", "precision": "fp32", "from_step": 0}])
-        model_state, optim_state = payload["state_dict"], state["optimizer"]
-        data_sha = sha256_file(data_path)
-        if payload["provenance"].get("data_sha256") != data_sha:
-            raise MapSuiteError("resume refused: data file differs from the one this checkpoint was trained on", data_path)
-    distributed.check_batch(settings.batch, world)  # a resumed run keeps its checkpoint's batch
+# --- 1. the run's state: fresh, or where the checkpoint left it ---------------------------------
+
+@dataclass
+class RunState:
+    """What a checkpoint's training state holds: the run's config and settings, the next step, the
+    (step, loss) history, wall time and (re)start segments so far, the weights and optimiser state
+    to continue from (None: a fresh run), and the data's sha256 when a resume has checked it."""
+
+    config: ModelConfig
+    settings: TrainSettings
+    step: int = 0
+    history: list = field(default_factory=list)
+    elapsed_s: float = 0.0
+    segments: list = field(default_factory=list)
+    model_state: dict | None = None
+    optimizer_state: dict | None = None
+    data_sha256: str | None = None
+
+
+def resume_state(out_path: Path, data_path: Path, config: ModelConfig, settings: TrainSettings, lr_drop) -> RunState:
+    """The state of the run saved in `out_path`, to continue up to `settings.steps` steps; refused if its
+    voxel size differs from `config`'s, if `lr_drop` would change the rate of steps already taken, or
+    if `data_path` is not the file it was trained on."""
+    payload = load_checkpoint(out_path)
+    state = payload.get("training_state") or {}
+    if "step" not in state:
+        raise MapSuiteError("checkpoint has no training state to resume from", out_path)
+    settings = TrainSettings(**{**state["settings"], "steps": settings.steps})
+    if lr_drop is not None:
+        new = dataclasses.replace(settings, lr_drop_steps=tuple(lr_drop[0]), lr_drop_factor=float(lr_drop[1]))
+        if any(new.lr_at(s) != settings.lr_at(s) for s in range(state["step"])):
+            raise MapSuiteError(f"the learning-rate drops {list(new.lr_drop_steps)} x {new.lr_drop_factor} change the rate "
+                                f"of steps before the checkpoint's step {state['step']}; a resumed run can only change "
+                                "steps not taken yet", out_path)
+        settings = new
+    old_config = ModelConfig.from_dict(payload["config"])
+    check_voxel_size(old_config.voxel_nm, config.voxel_nm, out_path)
+    data_sha = sha256_file(data_path)
+    if payload["provenance"].get("data_sha256") != data_sha:
+        raise MapSuiteError("resume refused: data file differs from the one this checkpoint was trained on", data_path)
+    return RunState(config=old_config, settings=settings, step=state["step"], history=list(state["history"]),
+                    elapsed_s=state["elapsed_s"],
+                    segments=list(state.get("segments") or [{"device": "cpu", "precision": "fp32", "from_step": 0}]),
+                    model_state=payload["state_dict"], optimizer_state=state["optimizer"], data_sha256=data_sha)
+
+
+# --- 2. the data ------------------------------------------------------------------------------
+
+@dataclass
+class TrainingData:
+    """The voxelised frames of a data file and what the run derives from them once."""
+
+    path: Path
+    sha256: str
+    frames: Frames
+    grids: list  # (Z, Y, X) uint8 class grids, one per frame
+    train_idx: list
+    test_idx: list
+    rotations: list  # augmentation: rot90 step tuples
+    perms: list | None  # the class map of each rotation (None: classes do not turn)
+    freq: np.ndarray  # class frequencies of the training frames
+    test_crops: np.ndarray  # (test_crops, crop, crop, crop) int64, unrotated, from the held-out frames
+    baseline: float  # cross-entropy of test_crops under independent voxels with `freq`
+
+
+def load_data(data_path: Path, config: ModelConfig, settings: TrainSettings, sha256: str | None = None) -> TrainingData:
+    """Voxelise `data_path` with `config`'s encoding and split it (`sha256`: the file's, if already known)."""
     frames = load_frames(data_path)
-    grids = voxelise(frames, config.coder(), data_path)
+    coder = config.coder()
+    grids = voxelise(frames, coder, data_path)
     check_crop(grids, settings.crop, data_path)
     train_idx, test_idx = split_frames(len(grids), settings.test_fraction)
     rotations = ROTATION_SETS[settings.rotations]()
-    perms = class_permutations(config.coder(), rotations)
+    perms = class_permutations(coder, rotations)
     freq = class_frequencies(grids, train_idx, config.n_classes)
     test_crops = sample_crops(grids, test_idx, settings.crop, settings.test_crops, np.random.default_rng([settings.seed, 2**31]), [()])
     baseline = baseline_cross_entropy(freq, test_crops)
-    data_sha = sha256_file(data_path)
+    return TrainingData(path=data_path, sha256=sha256 or sha256_file(data_path), frames=frames, grids=grids,
+                        train_idx=train_idx, test_idx=test_idx, rotations=rotations, perms=perms, freq=freq,
+                        test_crops=test_crops, baseline=baseline)
 
-    segments.append({"device": str(dev), "precision": "fp32" if amp is None else "bf16", "from_step": start_step,
-                     "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-                     "processes": world})
-    if dev.type == "cuda":
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False  # exact resume
 
-    torch.manual_seed(settings.seed)
-    model = PixelCNN3D(config).to(dev)
-    optimizer = make_optimizer(model, settings)
-    if model_state is not None:
-        model.load_state_dict(model_state)
-        optimizer.load_state_dict(optim_state)
+# --- 3. the model and the loop ----------------------------------------------------------------
+
+@dataclass
+class Run:
+    """One (re)started run: its state and data, the model of its kind with its optimiser, where it
+    checkpoints, and where it runs (device, autocast dtype or None, process rank and count)."""
+
+    state: RunState
+    data: TrainingData
+    kind: ModelKind
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    out_path: Path
+    dev: torch.device
+    amp: torch.dtype | None
+    rank: int
+    world: int
+
+
+def start_run(state: RunState, data: TrainingData, out_path: Path, dev: torch.device, amp, rank: int, world: int) -> Run:
+    """The model and optimiser: from the checkpoint's state, or new weights (seeded by the run's seed)
+    that start at the class-frequency baseline."""
+    torch.manual_seed(state.settings.seed)
+    kind = kind_of(state.config)
+    model = kind.build(state.config).to(dev)
+    optimizer = make_optimizer(model, state.settings)
+    if state.model_state is not None:
+        model.load_state_dict(state.model_state)
+        optimizer.load_state_dict(state.optimizer_state)
     else:
-        # Start at the class-frequency baseline: with ~0.15 % of voxels occupied, learning the
-        # marginal alone would otherwise take most of a short run.
-        with torch.no_grad():
-            model.head_out.bias.copy_(torch.log(torch.as_tensor(np.maximum(freq, 1e-12), dtype=torch.float32)))
-    net = distributed.wrap(model, dev, world)
+        kind.start_from_frequencies(model, data.freq)
+    return Run(state, data, kind, model, optimizer, out_path, dev, amp, rank, world)
+
+
+class _Losses:
+    """Step losses still on the device, read back in one host-device sync (`drain`), checked and recorded."""
+
+    def __init__(self, run: Run, bar):
+        self.run, self.bar, self.pending = run, bar, []
+        self.t0 = time.perf_counter() - run.state.elapsed_s
+
+    def drain(self) -> None:
+        if not self.pending:
+            return
+        state = self.run.state
+        values = torch.stack([loss for _, loss in self.pending]).tolist()
+        for (step, _), value in zip(self.pending, values):
+            if not math.isfinite(value):
+                raise MapSuiteError(f"training diverged at step {step} (loss {value}); last checkpoint kept, try a smaller --lr",
+                                    self.run.out_path)
+            state.history.append((step + 1, float(value)))
+        self.pending.clear()
+        state.elapsed_s = time.perf_counter() - self.t0
+        if self.bar:
+            self.bar.update(state.history[-1][0] - self.bar.n)
+            self.bar.set_postfix(loss=f"{state.history[-1][1]:.4f}")
+
+
+def train_steps(run: Run, bar=None) -> None:
+    """Optimiser steps from the run's step to its settings' total, checkpointing every checkpoint_every steps."""
+    s, data, dev = run.state.settings, run.data, run.dev
+    objective = distributed.wrap(distributed.Objective(run.kind, run.model, run.amp), dev, run.world)
     # On the CPU crops are cut from the numpy grids (as always); elsewhere from copies on the device.
-    device_grids = grids if dev.type == "cpu" else [torch.from_numpy(g).to(dev) for g in grids]
+    grids = data.grids if dev.type == "cpu" else [torch.from_numpy(g).to(dev) for g in data.grids]
+    perms = data.perms
     if perms is not None and dev.type != "cpu":
         perms = [torch.from_numpy(p).to(dev) for p in perms]
-    shapes = [g.shape for g in grids]
-    test_tensor = torch.from_numpy(test_crops).to(dev)
-
-    def evaluate() -> float:
-        """Held-out cross-entropy in fp32 whatever the training precision: the number models are chosen by."""
-        model.eval()
-        with torch.no_grad():
-            losses = [cross_entropy(model, test_tensor[i : i + 4]).item() * len(test_tensor[i : i + 4])
-                      for i in range(0, len(test_tensor), 4)]
-        model.train()
-        return float(sum(losses) / len(test_crops))
-
-    def checkpoint(step: int, test_ce: float | None) -> dict:
-        provenance = {
-            "data_path": str(data_path), "data_sha256": data_sha, "data_meta": frames.meta,
-            "frames": len(grids), "train_frames": len(train_idx), "test_frames": len(test_idx),
-            "steps": step, "seed": settings.seed, "settings": dataclasses.asdict(settings),
-            "train_loss_last": history[-1][1] if history else None,
-            "test_cross_entropy": test_ce, "baseline_cross_entropy": baseline,
-            "class_frequencies": freq.tolist(), "wall_time_s": elapsed,
-            "torch_version": str(torch.__version__), "segments": segments,
-        }
-        training_state = {
-            "step": step, "settings": dataclasses.asdict(settings), "optimizer": _to_cpu(optimizer.state_dict()),
-            "history": history, "elapsed_s": elapsed, "segments": segments,
-        }
-        if rank == 0:
-            save_checkpoint(out_path, model, provenance, training_state)
-        distributed.barrier(world)  # no process runs ahead of a checkpoint it could be resumed from
-        return provenance
-
-    bar = None
-    if progress:
-        bar = tqdm(total=settings.steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
-    model.train()
-    t0 = time.perf_counter() - elapsed
-    pending = []  # (step, loss on the device) not yet read back
-
-    def drain():
-        """Read the pending losses back (one host-device sync), check them, record them."""
-        nonlocal elapsed
-        if not pending:
-            return
-        values = torch.stack([loss for _, loss in pending]).tolist()
-        for (step, _), value in zip(pending, values):
-            if not math.isfinite(value):
-                raise MapSuiteError(f"training diverged at step {step} (loss {value}); last checkpoint kept, try a smaller --lr", out_path)
-            history.append((step + 1, float(value)))
-        pending.clear()
-        elapsed = time.perf_counter() - t0
-        if bar:
-            bar.update(history[-1][0] - bar.n)
-            bar.set_postfix(loss=f"{history[-1][1]:.4f}")
-
-    for step in range(start_step, settings.steps):
-        rng = np.random.default_rng([settings.seed, step])
-        torch.manual_seed(settings.seed * 1_000_003 + step)
-        specs = crop_specs(shapes, train_idx, settings.crop, settings.batch, rng, len(rotations))
-        crops = cut_crops(device_grids, distributed.share(specs, rank, world), settings.crop, rotations, perms)
-        loss = cross_entropy(net, torch.from_numpy(crops) if dev.type == "cpu" else crops, amp)
-        optimizer.zero_grad(set_to_none=True)
+    shapes = [g.shape for g in data.grids]
+    run.model.train()
+    losses = _Losses(run, bar)
+    for step in range(run.state.step, s.steps):
+        rng = np.random.default_rng([s.seed, step])
+        torch.manual_seed(s.seed * 1_000_003 + step)
+        specs = crop_specs(shapes, data.train_idx, s.crop, s.batch, rng, len(data.rotations))
+        crops = cut_crops(grids, distributed.share(specs, run.rank, run.world), s.crop, data.rotations, perms)
+        loss = objective(torch.from_numpy(crops) if dev.type == "cpu" else crops)
+        run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        for group in optimizer.param_groups:
-            group["lr"] = settings.lr_at(step)
-        pending.append((step, distributed.mean_over_processes(loss.detach(), world)))
-        if dev.type == "cpu" or len(pending) >= SYNC_EVERY or (step + 1) % settings.checkpoint_every == 0:
-            drain()  # every loss is checked before the checkpoint that would hold its step
-        optimizer.step()
-        if (step + 1) % settings.checkpoint_every == 0 and step + 1 < settings.steps:
-            checkpoint(step + 1, None)
-    drain()
-    if bar:
-        bar.close()
-    test_ce = evaluate()
-    return checkpoint(settings.steps, test_ce)
+        for group in run.optimizer.param_groups:
+            group["lr"] = s.lr_at(step)
+        losses.pending.append((step, distributed.mean_over_processes(loss.detach(), run.world)))
+        if dev.type == "cpu" or len(losses.pending) >= SYNC_EVERY or (step + 1) % s.checkpoint_every == 0:
+            losses.drain()  # every loss is checked before the checkpoint that would hold its step
+        run.optimizer.step()
+        if (step + 1) % s.checkpoint_every == 0 and step + 1 < s.steps:
+            save(run, step + 1, None)
+    losses.drain()
+
+
+def held_out_cross_entropy(run: Run) -> float:
+    """Held-out cross-entropy in fp32 whatever the training precision: the number models are chosen by."""
+    model, test = run.model, torch.from_numpy(run.data.test_crops).to(run.dev)
+    model.eval()
+    with torch.no_grad():
+        losses = [run.kind.loss(model, test[i : i + 4]).item() * len(test[i : i + 4]) for i in range(0, len(test), 4)]
+    model.train()
+    return float(sum(losses) / len(test))
+
+
+# --- 4. provenance and checkpoints ------------------------------------------------------------
+
+def provenance(run: Run, step: int, test_ce: float | None) -> dict:
+    """What a checkpoint says about how its weights were made."""
+    data, state, s = run.data, run.state, run.state.settings
+    return {
+        "data_path": str(data.path), "data_sha256": data.sha256, "data_meta": data.frames.meta,
+        "frames": len(data.grids), "train_frames": len(data.train_idx), "test_frames": len(data.test_idx),
+        "steps": step, "seed": s.seed, "settings": dataclasses.asdict(s),
+        "train_loss_last": state.history[-1][1] if state.history else None,
+        "test_cross_entropy": test_ce, "baseline_cross_entropy": data.baseline,
+        "class_frequencies": data.freq.tolist(), "wall_time_s": state.elapsed_s,
+        "torch_version": str(torch.__version__), "segments": state.segments,
+    }
+
+
+def save(run: Run, step: int, test_ce: float | None) -> dict:
+    """Checkpoint the run after `step` steps (process 0 writes; the others wait for it); returns the provenance."""
+    state = run.state
+    prov = provenance(run, step, test_ce)
+    training_state = {
+        "step": step, "settings": dataclasses.asdict(state.settings), "optimizer": _to_cpu(run.optimizer.state_dict()),
+        "history": state.history, "elapsed_s": state.elapsed_s, "segments": state.segments,
+    }
+    if run.rank == 0:
+        save_checkpoint(run.out_path, run.model, prov, training_state)
+    distributed.barrier(run.world)  # no process runs ahead of a checkpoint it could be resumed from
+    return prov

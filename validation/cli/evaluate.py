@@ -30,7 +30,7 @@ def run(args) -> int:
     grids = voxelise(frames, model.config.coder(), args.data)
     check_crop(grids, args.crop, args.data)
     crops = sample_crops(grids, list(range(len(grids))), args.crop, args.crops, np.random.default_rng(args.seed), [()])
-    with torch.no_grad():
+    with torch.no_grad():  # the training loss of the model's kind, one crop at a time
         ce = float(np.mean([cross_entropy(model, torch.from_numpy(c[None])).item() for c in crops]))
     freq = np.asarray(payload["provenance"].get("class_frequencies") or np.bincount(crops.ravel(), minlength=model.config.n_classes) / crops.size)
     result = {"cross_entropy": ce, "baseline_cross_entropy": baseline_cross_entropy(freq, crops), "crops": len(crops), "crop": args.crop}

@@ -11,7 +11,7 @@ from map_core.errors import MapSuiteError
 from map_core.files import sha256_file
 from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
-from map_core.sampling.generate import generate_to_file
+from map_core.sampling.generate import SAMPLER_FUNCTIONS, SamplingJob, generate_to_file
 
 
 def add_arguments(p) -> None:
@@ -22,7 +22,7 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--boundary", choices=["outside", "empty"], default="outside",
                    help="what surrounds the box: nothing (as training crops saw) or empty voxels")
-    p.add_argument("--sampler", choices=["fast", "reference"], default="fast",
+    p.add_argument("--sampler", choices=list(SAMPLER_FUNCTIONS), default="fast",
                    help="fast: cached exact sampler (default); reference: slow window-per-voxel sampler, same result")
     p.add_argument("--batch", type=count(1), default=1, help="boxes generated together (each batch is kept on disk)")
     p.add_argument("--burn-in", type=NONNEGATIVE, default=1.0, metavar="FIELDS",
@@ -47,11 +47,11 @@ def run(args) -> int:
     if min(args.shape) < 1:
         raise MapSuiteError(f"--shape must be positive, got {args.shape}")
     model, _ = load_model(args.model)
+    job = SamplingJob(args.shape, args.n_boxes, args.temperature, args.seed, args.boundary, args.batch, args.sampler,
+                      args.device)
     with dask_client(args.scheduler) as client:
-        frames = generate_to_file(model, args.out, args.shape, args.n_boxes, args.temperature, args.seed, args.boundary,
-                                  args.sampler, args.batch, progress=not args.no_progress,
-                                  model_sha256=sha256_file(args.model), device=args.device, burn_in=args.burn_in,
-                                  repair_boxes=args.repair, client=client)
+        frames = generate_to_file(model, args.out, job, burn_in=args.burn_in, repair_boxes=args.repair,
+                                  progress=not args.no_progress, model_sha256=sha256_file(args.model), client=client)
     defects = frames.meta["defects"]
     mols = sum(d["molecules"] for d in defects)
     orphans = sum(d["orphans"] for d in defects)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from map_core.arguments import FRACTION, POSITIVE, SEED, count, real
-from map_core.atoms.encoding import ENCODINGS, Encoding
+from map_core.atoms.encoding import ENCODING_CLASSES, ENCODINGS, Encoding
 from map_core.errors import MapSuiteError
 from map_core.model.pixelcnn import ModelConfig
 from map_core.training.distributed import launch
@@ -21,9 +21,9 @@ def add_arguments(p) -> None:
     p.add_argument("--kernel", type=count(3), default=c.kernel, help="odd kernel side (3: the seed's 3x3x3)")
     p.add_argument("--activation", choices=["gated", "relu"], default=c.activation)
     p.add_argument("--dropout", type=real(0.0, 1.0, hi_open=True), default=c.dropout)
+    classes = " or ".join(f"{e.name} ({e.summary})" for e in ENCODING_CLASSES)
     p.add_argument("--encoding", choices=list(ENCODINGS), default=c.encoding,
-                   help="voxel classes: atoms (empty, O, H) or water (empty, O with one of 240 H orientations: whole "
-                        "molecules only); default %(default)s")
+                   help=f"voxel classes: {classes}; default %(default)s")
     p.add_argument("--voxel", type=POSITIVE, default=c.voxel_nm, help="voxel side, nm (default: %(default)s)")
     p.add_argument("--crop", type=count(2), default=s.crop, help="crop side, voxels")
     p.add_argument("--steps", type=count(0), default=s.steps, help="total optimiser steps")

@@ -28,8 +28,7 @@ from map_core.cluster import map_tasks
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path
 from map_core.model.pixelcnn import ModelConfig
-from map_core.sampling.fast import sample_fast
-from map_core.sampling.generate import decode_boxes
+from map_core.sampling.generate import SamplingJob, decode_boxes
 from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
 from validation.gate.cache import load_verified_npz, lock, seal
 from validation.md.boxes import ideal_molecule, random_rotation
@@ -102,55 +101,47 @@ def judging_geometry(voxel_nm: float, encoding: str, sampling: dict):
 
 # --- ensembles -------------------------------------------------------------------------------
 
-def sample_boxes(model, shape, n_boxes: int, temperature: float, seed: int, boundary="empty",
-                 batch: int = 1, cache_dir=None, progress: bool = False, log=None, client=None,
-                 device: str = "cpu") -> np.ndarray:
-    """(n_boxes, Z, Y, X) uint8 boxes from map_core's fast exact sampler.
+def sample_boxes(model, job: SamplingJob, cache_dir=None, progress: bool = False, log=None, client=None) -> np.ndarray:
+    """(job.n_boxes, Z, Y, X) uint8 boxes of a map_core `SamplingJob` (the gate's: the fast exact sampler).
 
-    boundary: 'empty', 'outside' or an integer array (n_boxes, Z + 2hz, ...) of classes around
+    job.boundary: 'empty', 'outside' or an integer array (n_boxes, Z + 2hz, ...) of classes around
     each box. With `cache_dir`, every finished batch is kept there (``boxes_FIRST_COUNT.npz``)
     and reused, so an interrupted run resumes; the caller makes `cache_dir` unique to the
-    model and the arguments. log: optional callable(str) told about each batch sampled.
+    model and the job. log: optional callable(str) told about each batch sampled.
     client: a `distributed.Client`: the missing batches are sampled as tasks on its workers, which
     write them into `cache_dir` (a shared file system; required then); per-box seed streams keep
-    the boxes those of a single-process run. device: where the sampler runs (the boxes are the same).
+    the boxes those of a single-process run. job.device: where the sampler runs (the boxes are the same).
     """
     if client is not None and cache_dir is None:
         raise ValueError("sampling on a Dask cluster needs a cache_dir that its workers write into")
     with lock(cache_dir) if cache_dir else contextlib.nullcontext():
-        return _sample_boxes(model, shape, n_boxes, temperature, seed, boundary, batch, cache_dir, progress, log, client,
-                             device)
+        return _sample_boxes(model, job, cache_dir, progress, log, client)
 
 
-def _sample_boxes(model, shape, n_boxes, temperature, seed, boundary, batch, cache_dir, progress, log, client,
-                  device) -> np.ndarray:
+def _sample_boxes(model, job: SamplingJob, cache_dir, progress, log, client) -> np.ndarray:
     pieces, todo = {}, []
-    for first in range(0, n_boxes, batch):
-        count = min(batch, n_boxes - first)
+    for first, count in job.batches():
         path = Path(cache_dir) / f"boxes_{first:06d}_{count:06d}.npz" if cache_dir else None
         kept = load_verified_npz(path) if path is not None else None
         if kept is not None and "grids" in kept:
             pieces[first] = kept["grids"]
             continue
-        bnd = boundary if isinstance(boundary, str) else np.asarray(boundary)[first:first + count]
-        todo.append((first, count, bnd, path))
+        todo.append((first, count, path))
     if todo and log is not None:
-        kind = boundary if isinstance(boundary, str) else "training voxels"
+        kind = job.boundary if isinstance(job.boundary, str) else "training voxels"
         where = "" if client is None else f" as {len(todo)} Dask tasks"
-        log(f"sampling {sum(t[1] for t in todo)} of {n_boxes} boxes{where}, {tuple(shape)} voxels, T = {temperature}, "
+        log(f"sampling {sum(t[1] for t in todo)} of {job.n_boxes} boxes{where}, {job.shape} voxels, T = {job.temperature}, "
             f"boundary: {kind}")
-    job = {"shape": tuple(shape), "temperature": temperature, "seed": seed, "progress": progress and client is None,
-           "device": device}
     done = None if log is None else lambda k, n: log(f"sampled batch {k} of {n}")  # noqa: E731
-    for (first, *_), grids in zip(todo, map_tasks(client, sample_batch, todo, shared={"model": model, "job": job}, done=done)):
+    shared = {"model": model, "job": job, "progress": progress and client is None}
+    for (first, *_), grids in zip(todo, map_tasks(client, sample_batch, todo, shared=shared, done=done)):
         pieces[first] = grids
     return np.concatenate([pieces[first] for first in sorted(pieces)])
 
 
-def sample_batch(first: int, count: int, boundary, path, model, job: dict) -> np.ndarray:
+def sample_batch(first: int, count: int, path, model, job: SamplingJob, progress: bool = False) -> np.ndarray:
     """Boxes [first, first + count) of a `sample_boxes` job, (count, Z, Y, X) uint8; kept (sealed) at `path` if given."""
-    grids, _ = sample_fast(model, job["shape"], n_boxes=count, temperature=job["temperature"], seed=job["seed"],
-                           boundary=boundary, progress=job["progress"], first_box=first, device=job["device"])
+    grids, _ = job.sample(model, first, count, progress)
     grids = grids.numpy().astype(np.uint8)
     if path is not None:
         with atomic_path(path) as tmp:

@@ -35,6 +35,7 @@ from map_core.errors import MapSuiteError, run_one_line
 from map_core.model.checkpoint import load_checkpoint
 from map_core.model.default import default_model_path
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from map_core.sampling.generate import SamplingJob
 from map_core.training.crops import class_frequencies, voxelise
 from validation.gate.boxes import ideal_gas_grids, sample_boxes
 from validation.gate.error_rates import DRAW_SEED, Drawer, judging_inputs, measure_error_rates
@@ -117,7 +118,7 @@ def calibrate(profile, data, coder: Encoding | None, draws: int = 20, controls: 
                                                ("independent voxels T=2", False, 2.0),
                                                ("independent voxels T=0.5", False, 0.5)):
         model = marginal_model(small, freq, random_weights, seed=3)
-        boxes[label] = sample_boxes(model, geo.shape, 2, temperature, 0, "empty", 2)
+        boxes[label] = sample_boxes(model, SamplingJob(geo.shape, 2, temperature, 0, "empty", 2))
     for label, g in boxes.items():
         source = GridSource.of(inputs.source, g)
         checks = GateSession(inputs.with_source(source), drawer.cache_dir, groups=()).judge_structure()["checks"]

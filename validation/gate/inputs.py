@@ -39,8 +39,8 @@ from validation.gate.profile import load_profile
 from validation.gate.reference import HELDOUT_FRACTION, PACKAGE_ROOT, SHIPPED_TRAINING_SET, Reference, load_reference
 from validation.gate.registry import GROUPS
 from validation.gate.sources import BoxSource, ModelSource, WindowSource, mode_name
+from validation.md.budget import check_md_fits
 from validation.md.imports import SEED_CLASSES, read_boxes
-from validation.md.run import check_md_fits
 
 
 @dataclass

@@ -37,9 +37,10 @@ from validation.gate.boxes import window_frames, window_grids
 from validation.gate.cache import lock, seal, verified_bytes
 from validation.gate.checks import Check
 from validation.gate.registry import MD_METHODS, MD_OBSERVABLES, names, spec
+from validation.md.checkpoints import load_md_checkpoint
 from validation.md.files import read_state_log
-from validation.md.run import load_md_checkpoint, run_md
-from validation.md.settings import MDSettings
+from validation.md.run import run_md
+from validation.md.settings import TEMPERATURE_K, MDSettings
 from validation.md.stats import block_average
 from validation.md.trajectory import load_trajectory, trajectory_to_frames
 from validation.md.water_model import PARTICLES_PER_WATER
@@ -111,7 +112,7 @@ def md_settings(profile, method: str, seed: int, box_nm=None):
     # half of a box 16 % shorter than the starting one (OpenMM refuses a smaller box); 1.0 nm as
     # in seed 000 once the box is 2.4 nm.
     cutoff = min(1.0, CUTOFF_FRACTION * float(np.min(box_nm))) if box_nm is not None else None
-    kw = dict(method=method, temperature_k=300.0, pressure_bar=1.0, timestep_fs=base["timestep_fs"], cutoff_nm=cutoff,
+    kw = dict(method=method, temperature_k=TEMPERATURE_K, pressure_bar=1.0, timestep_fs=base["timestep_fs"], cutoff_nm=cutoff,
               npt_ps=sub["npt_ps"], nvt_ps=sub["nvt_ps"], report_ps=base["report_ps"], traj_ps=base["traj_ps"],
               chunk_ps=max(base["traj_ps"], min(t for t in (sub["npt_ps"], sub["nvt_ps"]) if t > 0) / 4.0), seed=seed,
               platform=None if base["platform"] == "auto" else base["platform"])

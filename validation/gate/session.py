@@ -29,6 +29,7 @@ import numpy as np
 from map_core.cluster import map_tasks
 from map_core.model.receptive_field import receptive_field
 from map_core.sampling.canvas import halo_for
+from map_core.sampling.generate import SamplingJob
 from validation.gate import streams
 from validation.gate.boxes import boundary_windows, region_frames, sample_boxes
 from validation.gate.cache import Cache, key
@@ -194,8 +195,8 @@ class GateSession:
             rng = streams.rng(self.seed, streams.SEEDED_BOUNDARY)
             bnd = boundary_windows(self.reference.frames, self.reference.train_indices, self.geometry.shape, halo,
                                    self.coder, n, rng)
-            grids = sample_boxes(self.model, self.geometry.shape, n, T, self.seed + 1, bnd, min(s["batch"], n),
-                                 self.cache.dir(seeded_key), self.progress, self.log, self.client, s["device"])
+            job = SamplingJob(self.geometry.shape, n, T, self.seed + 1, bnd, min(s["batch"], n), device=s["device"])
+            grids = sample_boxes(self.model, job, self.cache.dir(seeded_key), self.progress, self.log, self.client)
             return measure_chain(self.model, grids, T, self.geometry, bnd)
 
         seeded = self.cache.json(key("chain", seeded_key, T), seeded_chain)

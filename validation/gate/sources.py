@@ -25,6 +25,7 @@ import numpy as np
 
 from map_core.atoms.frames import Frames
 from map_core.model.receptive_field import receptive_field
+from map_core.sampling.generate import SamplingJob
 from validation.gate import streams
 from validation.gate.boxes import (
     box_geometry,
@@ -123,9 +124,10 @@ class ModelSource(BoxSource):
     def sampled(self, session) -> np.ndarray:
         """(n_boxes, Z, Y, X) boxes sampled from the model, cached per batch."""
         s = session.profile["sampling"]
-        return sample_boxes(self.model, session.geometry.shape, s["n_boxes"], s["temperature"], session.seed,
-                            s["boundary"], s["batch"], session.cache.dir(self.sample_key(session)), session.progress,
-                            session.log, session.client, s["device"])
+        job = SamplingJob(session.geometry.shape, s["n_boxes"], s["temperature"], session.seed, s["boundary"], s["batch"],
+                          device=s["device"])
+        return sample_boxes(self.model, job, session.cache.dir(self.sample_key(session)), session.progress, session.log,
+                            session.client)
 
     def grids(self, session) -> np.ndarray:
         """The judged boxes as grids."""

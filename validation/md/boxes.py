@@ -15,7 +15,8 @@ import numpy as np
 from openmm import Vec3
 from openmm.app import Topology, element
 
-from map_core.atoms.molecules import make_whole
+from map_core.atoms.frames import Frames
+from map_core.atoms.molecules import make_whole, water_indices
 from map_core.atoms.neighbors import minimum_image
 from map_core.errors import MapSuiteError
 from validation.md.water_model import MASS_WATER, PARAMS
@@ -108,6 +109,17 @@ def make_waters_whole(positions, box_nm) -> np.ndarray:
     """(3 n, 3) nm O, H1, H2 positions with each H moved to the periodic image nearest its O (no wrap)."""
     n = len(np.asarray(positions).reshape(-1, 3)) // 3
     return make_whole(positions, np.tile(["O", "H", "H"], n), np.repeat(np.arange(n), 3), box_nm, wrap=False)
+
+
+def whole_waters(frames: Frames, f: int) -> tuple:
+    """(positions (N, 3) float64 nm of frame `f` with molecules whole and every O in [0, L),
+    (M, 3) O, H, H atom indices of its complete molecules); MapSuiteError naming the frame if a
+    molecule id is not one O and two H."""
+    pos = make_whole(frames.positions[f], frames.elements[f], frames.molecule[f], frames.box[f], wrap=True)
+    try:
+        return pos, water_indices(frames.elements[f], frames.molecule[f])
+    except ValueError as exc:
+        raise MapSuiteError(f"frame {f}: {exc}") from None
 
 
 def water_topology(n_waters: int, box_nm=None):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from map_core.atoms.encoding import encoding_class
 from map_core.atoms.frames import Frames
 from map_core.atoms.molecules import repair, water_indices
 from map_core.errors import MapSuiteError
@@ -103,11 +104,12 @@ def export_frames(frames: Frames, fmt: str, out, repair_boxes: bool = False) -> 
     if len(frames) == 0:
         raise MapSuiteError("no frames to export")
     voxel = frames.meta.get("voxel_nm") if frames.meta.get("method") == "map" else None
+    encoding = encoding_class(frames.meta.get("encoding"))  # None: frames no encoding wrote (MD)
+    whole = encoding is not None and encoding.whole_molecules  # decoded whole molecules: keep them as they are
     boxes = []
     for f in range(len(frames)):
         pos, el, mol, box = frames.positions[f], frames.elements[f], frames.molecule[f], frames.box[f]
-        if repair_boxes:  # fragment classes decode whole molecules: keep them as they are
-            whole = frames.meta.get("encoding") == "water"
+        if repair_boxes:
             pos, el, mol, _ = repair(pos, el, box, voxel=voxel, molecule=mol if whole else None)
         boxes.append(ordered_box(pos, el, mol, box))
     if not any(len(b[1]) for b in boxes):

@@ -12,6 +12,11 @@ from map_core.errors import MapSuiteError
 
 METHODS = ("classical", "rpmd")
 BAROSTATS = ("isotropic", "anisotropic")
+STAGES = ("npt", "nvt")  # the stages of a run, in the order they run (after the minimisation)
+# The state point of the suite's MD: seed 000 (Methodology 3, "Molecular dynamics simulations:
+# training set and validation") runs its classical MD and PIMD of water at 300 K and 1 bar.
+TEMPERATURE_K = 300.0
+PRESSURE_BAR = 1.0
 
 
 @dataclass
@@ -33,14 +38,16 @@ class MDSettings:
     beads: RPMD copies (32 in seed 000; 4-8 for quick runs). contract_reciprocal: RPMD only;
         evaluate PME reciprocal space on the centroid (1 copy) instead of every bead.
     cutoff_nm: real-space cutoff; None = min(1.0, 0.45 x shortest box edge).
-    report_ps: state-log interval; traj_ps: trajectory interval; chunk_ps: checkpoint interval.
+    report_ps: state-log and stability-rule interval; traj_ps: trajectory interval; chunk_ps:
+        checkpoint (and progress line) interval; each is read as whole steps through
+        ``report_steps``, ``traj_steps`` and ``chunk_steps`` (``validation.md.reporters``).
     platform: OpenMM platform name or None (CUDA > OpenCL > CPU > Reference); threads: CPU threads.
     blowup_temperature_k: a run whose temperature exceeds this is declared blown up.
     """
 
     method: str = "classical"
-    temperature_k: float = 300.0
-    pressure_bar: float = 1.0
+    temperature_k: float = TEMPERATURE_K
+    pressure_bar: float = PRESSURE_BAR
     timestep_fs: float = 0.5
     intra_substeps: int = 1
     friction_per_ps: float = 1.0
@@ -65,9 +72,28 @@ class MDSettings:
         """Number of outer time steps in `ps` picoseconds (rounded to the nearest step)."""
         return int(round(ps * 1000.0 / self.timestep_fs))
 
+    def stage_ps(self, stage: str) -> float:
+        """Length, ps, of `stage` ('npt' or 'nvt'; see STAGES)."""
+        return {"npt": self.npt_ps, "nvt": self.nvt_ps}[stage]
+
     @property
     def timestep_ps(self) -> float:
         return self.timestep_fs / 1000.0
+
+    @property
+    def report_steps(self) -> int:
+        """Outer steps between state-log rows (and stability checks): ``report_ps`` in steps."""
+        return self.steps(self.report_ps)
+
+    @property
+    def traj_steps(self) -> int:
+        """Outer steps between trajectory frames: ``traj_ps`` in steps."""
+        return self.steps(self.traj_ps)
+
+    @property
+    def chunk_steps(self) -> int:
+        """Outer steps between checkpoints: ``chunk_ps`` in steps."""
+        return self.steps(self.chunk_ps)
 
     @property
     def n_copies(self) -> int:

@@ -25,10 +25,12 @@ from map_core.atoms.frames import save_frames
 from map_core.errors import MapSuiteError
 from map_core.files import write_text_atomic
 from validation.md.boxes import make_water_box
+from validation.md.budget import check_md_fits
+from validation.md.checkpoints import trajectory_name
 from validation.md.files import read_dcd
-from validation.md.run import check_md_fits, run_md, trajectory_name
+from validation.md.run import run_md
 from validation.md.settings import MDSettings
-from validation.md.trajectory import positions_to_frames
+from validation.md.trajectory import WRAPPING, positions_to_frames
 
 
 def default_workdir(out) -> Path:
@@ -83,7 +85,7 @@ def simulate_frames(out, n_waters: int, n_frames: int, stride_ps: float, equilib
         ensemble="NVT at the mean NPT volume", timestep_fs=settings.timestep_fs,
         intra_substeps=settings.intra_substeps, contract_reciprocal=settings.contract_reciprocal,
         bead_selection="one random bead per frame" if settings.method == "rpmd" else "n/a",
-        wrapping="per atom into [0, L)", units="nm",
+        wrapping=WRAPPING, units="nm",
         nvt_density_g_cm3=summary["stages"]["nvt"].get("density_g_cm3", {}).get("mean"),
         npt_density_g_cm3=summary["stages"]["npt"].get("density_g_cm3", {}).get("mean"),
     )

@@ -1,7 +1,7 @@
 """Stability rules checked at every state-log report of an MD run (after MLIPAudit's stability
 test): a NaN, a temperature jump, or a molecule that has left its neighbours fails the run.
 
-The NaN and absolute blow-up rules (``blowup_temperature_k``) live in ``validation.md.run``;
+The NaN and absolute blow-up rules (``blowup_temperature_k``) live in ``validation.md.reporters``;
 this module adds the two rules that need the run's history, as small pure functions plus
 :func:`check_stability`, which carries that history in a JSON-serialisable dict so that it is
 saved with the checkpoint and a resumed run reaches the same verdict.

@@ -9,6 +9,8 @@ import numpy as np
 from map_core.atoms.frames import Frames
 from map_core.errors import MapSuiteError
 
+WRAPPING = "per atom into [0, L)"  # what frames files record of positions_to_frames(..., wrap=True)
+
 
 def load_trajectory(workdir, stage: str = "nvt"):
     """``mdtraj.Trajectory`` of one stage ('npt' or 'nvt') of a run in `workdir` (nm, ps)."""

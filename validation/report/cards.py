@@ -62,11 +62,12 @@ def model_card(path) -> str:
     prov = payload["provenance"]
     rf = payload["receptive_field"]
     cfg = payload["config"]
+    classes = model.config.coder().describe_classes(model.config.n_classes)
     lines = [
         f"# Model card: `{path}`", "",
         f"- sha256: `{sha256_file(path)}`",
         f"- architecture: {cfg['layers']} layers x {cfg['filters']} filters, kernel {cfg['kernel']}, {cfg['activation']}, "
-        f"dropout {cfg['dropout']}; {_classes(cfg)}; voxel {cfg['voxel_nm']} nm; {sum(p.numel() for p in model.parameters())} parameters",
+        f"dropout {cfg['dropout']}; {classes}; voxel {cfg['voxel_nm']} nm; {sum(p.numel() for p in model.parameters())} parameters",
         f"- receptive field: {rf['planes_back']} planes back, rows -{rf['rows_back']}..{rf['rows_ahead']}, "
         f"columns +/-{rf['cols']}, {rf['cols_back']} back in the row; reach {10 * rf['reach_nm']:.2f} Å along every axis "
         f"(water's O-O first shell: 2.8 Å); {rf['voxels']} voxels",
@@ -79,13 +80,6 @@ def model_card(path) -> str:
         f"last training loss {prov.get('train_loss_last'):.5f}",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _classes(cfg: dict) -> str:
-    if cfg.get("encoding", "atoms") == "water":
-        return (f"{cfg['n_classes']} fragment classes (empty, or an O with its two H in one of {cfg['n_classes'] - 1} "
-                "orientations)")
-    return f"{cfg['n_classes']} atom classes (empty, O, H)"
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,80 @@
+"""The interface of a model kind (`ModelKind`): one object per way of modelling a box of voxels.
+
+A model kind builds its network from a ``ModelConfig``, gives the training loss, scores and
+samples canvases, and states how far its voxels see; training (``map_core.training``), sampling,
+likelihood and generation (``map_core.sampling``) and the gate ask the kind of a model
+(``map_core.model.kinds.kind_of(config)``, by ``ModelConfig.kind``) and never its name. Each kind
+is a subclass in its own module, registered in ``map_core.model.kinds``.
+
+Canvases are ``map_core.sampling.canvas.Canvas`` objects (values, free voxels, the box's place),
+built by the sampling package around the kind's receptive field. Every sampler draws box k of a
+call with `seed` from the seed stream ``map_core.model.choice.box_uniforms(shape, seed, k)``
+(further streams, e.g. for a second stage, are the kind's to derive from it), so the reference
+and the fast sampler of a kind give identical boxes on one seed, and log-probabilities in nats
+compare across kinds.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from map_core.errors import MapSuiteError
+
+
+class ModelKind(ABC):
+    """One kind of model. name: its registry key (``ModelConfig.kind``, recorded in checkpoints);
+    description: one line for people."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    # --- the network and its training ---------------------------------------------------
+    @abstractmethod
+    def build(self, config):
+        """The untrained network (a torch.nn.Module with a ``config``) of `config`, its weights drawn
+        from torch's global generator."""
+
+    @abstractmethod
+    def start_from_frequencies(self, net, frequencies) -> None:
+        """Set the untrained `net` to predict the (n_classes,) class `frequencies` everywhere: where
+        training starts (with ~0.15 % of voxels occupied, learning the marginal alone would take most
+        of a short run)."""
+
+    @abstractmethod
+    def loss(self, net, crops, autocast_dtype=None):
+        """Mean cross-entropy (nats per voxel, float32 scalar tensor) of (B, Z, Y, X) class crops under
+        `net`; with `autocast_dtype` (torch.bfloat16) the network runs under autocast on the crops' device."""
+
+    # --- what a voxel sees ----------------------------------------------------------------
+    @abstractmethod
+    def receptive_field(self, config):
+        """The voxels the prediction of a voxel depends on (map_core.model.receptive_field.ReceptiveField):
+        the boundary halo of a canvas and the unit of burn-in margins."""
+
+    def burn_in_voxels(self, config, fields: float, min_nm: float = 0.0) -> int:
+        """Margin b (voxels) generated around a box and cut away: the larger of `fields` receptive-field
+        depths (planes_back) and `min_nm` (see map_core.sampling.margins)."""
+        if not (math.isfinite(fields) and fields >= 0 and math.isfinite(min_nm) and min_nm >= 0):
+            raise MapSuiteError(f"burn-in must be finite and >= 0, got {fields} receptive fields and {min_nm} nm")
+        depth = self.receptive_field(config).planes_back
+        return int(math.ceil(max(min_nm / config.voxel_nm, fields * depth) - 1e-9))
+
+    # --- scoring and sampling canvases ----------------------------------------------------
+    @abstractmethod
+    def log_prob(self, model, canvas, temperature: float, dtype):
+        """(B, Z, Y, X) float64 log-probabilities (nats) of the box voxels of a filled `canvas` at
+        `temperature` (> 0), each given what the kind conditions it on; 0 where a voxel is not free."""
+
+    @abstractmethod
+    def sample_reference(self, model, canvas, seed: int, first_box: int = 0, temperature: float = 1.0, dtype=None,
+                         progress: bool = False):
+        """Sample the free voxels of `canvas` the slow, obviously correct way; boxes k use the seed stream of
+        (seed, first_box + k). Returns (grids (B, Z, Y, X) uint8, log_prob (B,) float64 nats of the sampled voxels)."""
+
+    @abstractmethod
+    def sample_fast(self, model, canvas, seed: int, first_box: int = 0, temperature: float = 1.0, dtype=None,
+                    progress: bool = False, device="cpu", **options):
+        """As `sample_reference`, fast, on `device`, with the same boxes for the same seed (options: the
+        kind's own, e.g. memory caps)."""
