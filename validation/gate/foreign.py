@@ -40,7 +40,7 @@ from filelock import FileLock, Timeout
 
 from map_core.arguments import OneLineParser
 from map_core.atoms.frames import Frames, load_frames, save_frames
-from map_core.errors import MapSuiteError
+from map_core.errors import MapSuiteError, run_one_line
 from map_core.training.crops import split_frames
 from validation.gate.reference import HELDOUT_FRACTION, SHIPPED_TRAINING_SET
 from validation.md.boxes import random_rotation, whole_waters
@@ -309,17 +309,13 @@ def main(argv=None) -> int:
     parser.add_argument("out_dir", help="folder for reoriented.npz, expanded3.npz, tip3p.npz, tip4pew.npz, qtip4pf_330K.npz")
     parser.add_argument("--small", action="store_true", help="a handful of frames per ensemble (tests)")
     args = parser.parse_args(argv)
-    try:
+
+    def work():
         paths = build_all(args.out_dir, "small" if args.small else "full",
                           log=lambda line: print(line, file=sys.stderr, flush=True))
         print(json.dumps(summary(paths)))
-    except MapSuiteError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished files are kept, rerun to resume", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_one_line(prog, work, "finished files are kept, rerun to resume")
 
 
 if __name__ == "__main__":
