@@ -82,6 +82,7 @@ def run_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "validation.cli", *args], capture_output=True, text=True, env=env, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_errors_are_one_line_with_exit_code_2(tmp_path, lattice_file):
     model = tmp_path / "m.pt"
     main(["train", "--data", str(lattice_file), "--out", str(model), "--layers", "1", "--filters", "2", "--crop", "8",

@@ -20,6 +20,8 @@ from map_core.files import atomic_path, write_text_atomic
 from validation.cli.main import main
 from validation.gate.cache import verified_bytes
 
+pytestmark = pytest.mark.slow  # subprocesses, OpenMM or whole gate runs: `pytest -m 'not slow' tests` skips them
+
 
 @pytest.fixture
 def small_disk(tmp_path):

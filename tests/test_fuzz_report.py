@@ -61,6 +61,7 @@ def _check(tmp_path, capsys, data, n):
     return rc
 
 
+@pytest.mark.slow
 def test_mutated_results_render_or_end_in_one_line(tmp_path_factory, capsys):
     work = tmp_path_factory.mktemp("fuzz_report")
     counter = iter(range(10**6))

@@ -10,6 +10,8 @@ from map_core.atoms.frames import load_frames
 from validation.gate.md import MD_CHECKS, WINDOW_MARGIN_NM, density_not_judged, md_checks, run_methods, seed_box, window_seed_box
 from validation.gate.profile import load_profile
 
+pytestmark = pytest.mark.slow  # subprocesses, OpenMM or whole gate runs: `pytest -m 'not slow' tests` skips them
+
 SMOKE = load_profile("smoke")
 THRESHOLDS = {**SMOKE["thresholds"], "md_tolerance": SMOKE["thresholds.md_tolerance"]}
 

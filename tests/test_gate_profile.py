@@ -15,8 +15,8 @@ from map_core.atoms.frames import load_frames, save_frames
 from map_core.errors import MapSuiteError
 from map_core.model.pixelcnn import ModelConfig
 from validation.cli.main import main
-from validation.gate.profile import SHIPPED, load_profile, shipped_path
 from validation.gate.inputs import calibration_match
+from validation.gate.profile import SHIPPED, load_profile, shipped_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ModelConfig(layers=1, filters=2, dropout=0.0)

@@ -19,6 +19,8 @@ from gate_helpers import comparable, tiny_gate_command
 
 from map_core.atoms.frames import load_frames
 
+pytestmark = pytest.mark.slow  # subprocesses, OpenMM or whole gate runs: `pytest -m 'not slow' tests` skips them
+
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
 
 

@@ -15,6 +15,8 @@ from map_core.atoms.frames import load_frames, save_frames
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
 from validation.cli.main import main
 
+pytestmark = pytest.mark.slow  # subprocesses, OpenMM or whole gate runs: `pytest -m 'not slow' tests` skips them
+
 SHAPE = ["18", "18", "18"]
 
 

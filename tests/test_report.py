@@ -28,6 +28,8 @@ from validation.gate.results import load_results, write_results
 from validation.gate.session import GateSession
 from validation.report.html import render_html, render_report
 
+pytestmark = pytest.mark.slow  # subprocesses, OpenMM or whole gate runs: `pytest -m 'not slow' tests` skips them
+
 TINY = control_config(CODER, layers=1, filters=4, dropout=0.0)
 # A pipeline test, not a calibration (tests/test_gate_controls.py and test_gate_md_controls.py
 # cover the thresholds at smoke scale): the smoke profile's boxes, very short MD.

@@ -13,6 +13,8 @@ from gate_helpers import TINY_PROFILE, comparable
 from map_core import cluster as cluster_module
 from validation.cli.main import main
 
+pytestmark = pytest.mark.slow  # subprocesses, OpenMM or whole gate runs: `pytest -m 'not slow' tests` skips them
+
 
 @pytest.fixture(scope="module")
 def dask_cluster():

@@ -17,6 +17,8 @@ from validation.md.checkpoints import load_md_checkpoint
 from validation.md.files import read_dcd
 from validation.observables.geometry import compute_oh_distances
 
+pytestmark = pytest.mark.slow  # subprocesses, OpenMM or whole gate runs: `pytest -m 'not slow' tests` skips them
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--waters", "30", "--equilibrate-ps", "0.05", "--seed", "3", "--threads", "1", "--quiet"]
 

@@ -96,6 +96,7 @@ def test_bad_training_input(tmp_path, lattice_file):
         train(one, tmp_path / "m.pt", TINY, TrainSettings(crop=8, steps=1), progress=False)
 
 
+@pytest.mark.slow
 def test_learns_real_water(tmp_path, md_frames):
     """A small model on real MD water beats the class-frequency baseline on held-out frames.
 

@@ -157,6 +157,7 @@ def test_fast_sampler_log_prob_matches_teacher_forcing_for_fragment_classes():
     np.testing.assert_allclose(lp.numpy(), log_prob(model, grids).numpy(), atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_generated_fragment_boxes_have_no_orphans_and_repair_for_md(tmp_path):
     model = _water_model()
     with torch.no_grad():  # a random liquid with clashes to repair
