@@ -34,7 +34,8 @@ from map_core.atoms.encoding import ENCODINGS, Encoding
 from map_core.errors import MapSuiteError, run_one_line
 from map_core.model.checkpoint import load_checkpoint
 from map_core.model.default import default_model_path
-from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from map_core.model.kinds import kind_of
+from map_core.model.pixelcnn import ModelConfig
 from map_core.sampling.generate import SamplingJob
 from map_core.training.crops import class_frequencies, voxelise
 from validation.gate.boxes import ideal_gas_grids, sample_boxes
@@ -65,19 +66,20 @@ def _ceil2(x: float) -> float:
 
 
 def marginal_model(config, freq, random_weights: bool, seed: int = 0):
-    """A PixelCNN3D (negative control) whose output bias gives the class frequencies `freq` (C,).
+    """A network of the config's model kind (negative control) whose output gives the class frequencies `freq` (C,).
 
     random_weights=True: PyTorch's random initialisation elsewhere (the random-weight control);
     False: every other weight zero, i.e. voxels drawn independently with the frequencies `freq`
     (at T = 1, an ideal gas of atoms at the training density).
     """
+    kind = kind_of(config)
     torch.manual_seed(seed)
-    model = PixelCNN3D(config)
-    with torch.no_grad():
-        if not random_weights:
+    model = kind.build(config)
+    if not random_weights:
+        with torch.no_grad():
             for p in model.parameters():
                 p.zero_()
-        model.head_out.bias.copy_(torch.log(torch.as_tensor(np.maximum(np.asarray(freq), 1e-12), dtype=torch.float32)))
+    kind.start_from_frequencies(model, np.asarray(freq))
     return model.eval()
 
 

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from scipy import stats
 
+from map_core.model.kinds import kind_of
 from map_core.model.pixelcnn import eval_copy
-from map_core.model.receptive_field import receptive_field
 from map_core.sampling.canvas import make_canvas
 from validation.gate.checks import Check
 from validation.gate.registry import names, spec
@@ -48,7 +48,7 @@ def class_log_probs(model, grid, temperature: float, boundary="empty") -> np.nda
     cfg = model.config
     grid = torch.as_tensor(np.asarray(grid), dtype=torch.int64)[None]
     bnd = boundary if isinstance(boundary, str) else np.asarray(boundary)[None]
-    canvas = make_canvas(grid.shape[1:], 1, receptive_field(cfg), cfg.n_classes, bnd)
+    canvas = make_canvas(grid.shape[1:], 1, kind_of(cfg).receptive_field(cfg), cfg.n_classes, bnd)
     free = canvas.box_view(canvas.free)
     canvas.box_view(canvas.values)[free] = grid[free]
     threads = torch.get_num_threads()
@@ -70,7 +70,7 @@ def measure_chain(model, grids, temperature: float, geometry, boundary="empty") 
     analysed columns, and per-(box, block) O fraction, H fraction and mean log p.
     """
     lo, hi = geometry.b, geometry.b + geometry.n
-    thick = max(receptive_field(model.config).planes_back, 1)
+    thick = max(kind_of(model.config).receptive_field(model.config).planes_back, 1)
     n_classes, coder = model.config.n_classes, model.config.coder()
     min_logp = np.full(n_classes, np.inf)
     planes, blocks = [], []

@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from map_core.cluster import map_tasks
-from map_core.model.receptive_field import receptive_field
+from map_core.model.kinds import kind_of
 from map_core.sampling.canvas import halo_for
 from map_core.sampling.generate import SamplingJob
 from validation.gate import streams
@@ -187,7 +187,7 @@ class GateSession:
         empty = self.cache.json(key("chain", model_key, T),
                                 lambda: measure_chain(self.model, self.source.sampled(self), T, self.geometry, s["boundary"]))
         n = mk["seeded_boxes"]
-        halo = halo_for(receptive_field(self.model.config))
+        halo = halo_for(kind_of(self.model.config).receptive_field(self.model.config))
         seeded_key = key("seeded", self.source.sha256, self.reference.sha256, sampling_key(self.profile),
                          self.geometry.as_dict(), n, self.seed)
 

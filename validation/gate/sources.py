@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from map_core.atoms.frames import Frames
-from map_core.model.receptive_field import receptive_field
+from map_core.model.kinds import kind_of
 from map_core.sampling.generate import SamplingJob
 from validation.gate import streams
 from validation.gate.boxes import (
@@ -159,7 +159,7 @@ class ModelSource(BoxSource):
 
     def markov_planes(self) -> int:
         """Thickness (planes) of the Markov boundary test's blocks: one receptive-field depth."""
-        return max(receptive_field(self.model.config).planes_back, 1)
+        return max(kind_of(self.model.config).receptive_field(self.model.config).planes_back, 1)
 
 
 @dataclass
