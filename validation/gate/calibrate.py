@@ -32,14 +32,12 @@ import torch
 from map_core.arguments import POSITIVE, OneLineParser, count
 from map_core.atoms.encoding import ENCODINGS, Encoding
 from map_core.errors import MapSuiteError, run_one_line
-from map_core.model.checkpoint import load_checkpoint
-from map_core.model.default import default_model_path
 from map_core.model.kinds import kind_of
 from map_core.model.pixelcnn import ModelConfig
 from map_core.sampling.generate import SamplingJob
 from map_core.training.crops import class_frequencies, voxelise
 from validation.gate.boxes import ideal_gas_grids, sample_boxes
-from validation.gate.error_rates import DRAW_SEED, Drawer, judging_inputs, measure_error_rates
+from validation.gate.error_rates import DRAW_SEED, Drawer, judging_inputs, measure_error_rates, shipped_encoding
 from validation.gate.md import density_not_judged, md_checks, run_methods, window_seed_box
 from validation.gate.profile import load_profile
 from validation.gate.rates import ERROR_RATES_PATH, checks_table, markdown_table, write_error_rates
@@ -86,12 +84,6 @@ def marginal_model(config, freq, random_weights: bool, seed: int = 0):
 def control_config(coder: Encoding, **arch) -> ModelConfig:
     """ModelConfig of a small model (`arch`: layers, filters, ...) with the classes of `coder`."""
     return ModelConfig(voxel_nm=coder.voxel_nm, encoding=coder.name, n_classes=coder.n_classes, **arch)
-
-
-def shipped_encoding() -> Encoding:
-    """The shipped default model's encoding and voxel: what the shipped profiles are calibrated for."""
-    config = load_checkpoint(default_model_path())["config"]
-    return Encoding(config.get("encoding", "atoms"), float(config["voxel_nm"]))
 
 
 def calibrate(profile, data, coder: Encoding | None, draws: int = 20, controls: bool = True, log=print,

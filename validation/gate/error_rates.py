@@ -34,7 +34,8 @@ from map_core.atoms.encoding import Encoding
 from map_core.atoms.frames import load_frames
 from map_core.model.checkpoint import load_checkpoint
 from map_core.model.default import default_model_path
-from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from map_core.model.kinds import kind_of
+from map_core.model.pixelcnn import ModelConfig
 from validation.gate.boxes import CALIBRATION_LAYERS
 from validation.gate.inputs import GateInputs, calibration_match, resolve_inputs
 from validation.gate.profile import load_profile
@@ -68,15 +69,21 @@ def judging_inputs(profile: str, data=SHIPPED_TRAINING_SET, coder: Encoding | No
         config = ModelConfig(layers=CALIBRATION_LAYERS, filters=16, voxel_nm=coder.voxel_nm, encoding=coder.name,
                              n_classes=coder.n_classes)
         torch.manual_seed(0)
-        source = ModelSource(model=PixelCNN3D(config).eval(), path=Path("untrained"), sha256="untrained-"
+        source = ModelSource(model=kind_of(config).build(config).eval(), path=Path("untrained"), sha256="untrained-"
                              f"{CALIBRATION_LAYERS}-layers", payload={})
         thresholds = dict(prof["thresholds"])
     return GateInputs(prof, ref, source, source.geometry(prof), thresholds, calibration_match(prof, coder))
 
 
 def _is_shipped(coder: Encoding) -> bool:
+    shipped = shipped_encoding()
+    return shipped.name == coder.name and abs(shipped.voxel_nm - coder.voxel_nm) < 1e-9
+
+
+def shipped_encoding() -> Encoding:
+    """The shipped default model's encoding and voxel: what the shipped profiles are calibrated for."""
     config = load_checkpoint(default_model_path())["config"]
-    return config.get("encoding", "atoms") == coder.name and abs(float(config["voxel_nm"]) - coder.voxel_nm) < 1e-9
+    return Encoding(config.get("encoding", "atoms"), float(config["voxel_nm"]))
 
 
 class Drawer:
