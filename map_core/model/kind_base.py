@@ -20,6 +20,8 @@ import math
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
+import torch
+
 from map_core.errors import MapSuiteError
 
 
@@ -63,9 +65,17 @@ class ModelKind(ABC):
 
     # --- scoring and sampling canvases ----------------------------------------------------
     @abstractmethod
+    def class_log_probs(self, model, canvas, temperature: float, dtype):
+        """(B, n_classes, Z, Y, X) float64 log-probabilities (nats) of every class at every box voxel
+        of a filled `canvas` at `temperature` (> 0), each voxel given what the kind conditions it on
+        (the contexts a sampled chain visited: the Markov checks read them); the network runs in `dtype`."""
+
     def log_prob(self, model, canvas, temperature: float, dtype):
         """(B, Z, Y, X) float64 log-probabilities (nats) of the box voxels of a filled `canvas` at
         `temperature` (> 0), each given what the kind conditions it on; 0 where a voxel is not free."""
+        logp = self.class_log_probs(model, canvas, temperature, dtype)
+        chosen = logp.gather(1, canvas.box_view(canvas.values).long().clamp(min=0).unsqueeze(1)).squeeze(1)
+        return torch.where(canvas.box_view(canvas.free), chosen, torch.zeros_like(chosen))
 
     @abstractmethod
     def sample_reference(self, model, canvas, seed: int, first_box: int = 0, temperature: float = 1.0, dtype=None,

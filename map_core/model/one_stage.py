@@ -45,14 +45,12 @@ class OneStagePixelCNN(ModelKind):
         return receptive_field(config)
 
     @torch.no_grad()
-    def log_prob(self, model: PixelCNN3D, canvas, temperature: float, dtype=torch.float64) -> torch.Tensor:
+    def class_log_probs(self, model: PixelCNN3D, canvas, temperature: float, dtype=torch.float64) -> torch.Tensor:
         model = eval_copy(model, dtype)
-        logits = model(one_hot(canvas.values, model.config.n_classes, dtype))
+        logits = model.logits(canvas.values)
         z0, y0, x0, nz, ny, nx = canvas.box
         logits = logits[:, :, z0 : z0 + nz, y0 : y0 + ny, x0 : x0 + nx]
-        grids = canvas.box_view(canvas.values)
-        logp = torch.log_softmax(logits.double() / temperature, dim=1).gather(1, grids.unsqueeze(1)).squeeze(1)
-        return torch.where(canvas.box_view(canvas.free), logp, torch.zeros_like(logp))
+        return torch.log_softmax(logits.double() / temperature, dim=1)
 
     @torch.no_grad()
     def sample_reference(self, model: PixelCNN3D, canvas, seed: int, first_box: int = 0, temperature: float = 1.0,

@@ -188,7 +188,7 @@ class PixelCNN3D(nn.Module):
         """(B, Z, Y, X) integer canvas (OUTSIDE = -1) -> logits; equals self(one_hot(canvas)) but looks
         the input features up without building a one-hot tensor of every class."""
         if self.input_table is None:
-            return self(one_hot(canvas, self.config.n_classes))
+            return self(one_hot(canvas, self.config.n_classes, self.head_out.weight.dtype))
         canvas = canvas.long()
         x = F.embedding(canvas.clamp(min=0), self.input_table) * (canvas >= 0).unsqueeze(-1).to(self.input_table.dtype)
         return self.network(x.permute(0, 4, 1, 2, 3).contiguous())

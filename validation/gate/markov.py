@@ -28,7 +28,6 @@ import torch
 from scipy import stats
 
 from map_core.model.kinds import kind_of
-from map_core.model.pixelcnn import eval_copy
 from map_core.sampling.canvas import make_canvas
 from validation.gate.checks import Check
 from validation.gate.registry import names, spec
@@ -54,12 +53,9 @@ def class_log_probs(model, grid, temperature: float, boundary="empty") -> np.nda
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # measured: on a busy 2-core machine two threads run this pass many times slower
     try:
-        logits = eval_copy(model, torch.float32).logits(canvas.values).double()
+        return kind_of(cfg).class_log_probs(model, canvas, temperature, torch.float32)[0].numpy()
     finally:
         torch.set_num_threads(threads)
-    z0, y0, x0, nz, ny, nx = canvas.box
-    logits = logits[0, :, z0:z0 + nz, y0:y0 + ny, x0:x0 + nx]
-    return torch.log_softmax(logits / temperature, dim=0).numpy()
 
 
 def measure_chain(model, grids, temperature: float, geometry, boundary="empty") -> dict:

@@ -21,6 +21,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.special
 
 from map_core.errors import MapSuiteError
 
@@ -76,11 +77,16 @@ class CorrelationExpansion:
 
     def prob_occupied(self, contexts, beta: float = 1.0) -> np.ndarray:
         """(N,) p(X_i = 1 | context) = e^{beta a} / (e^{beta a} + e^{-beta a}) (Eq. 4, 21); beta = inf: a > 0."""
+        return self.class_probabilities(contexts, beta)[:, 1]
+
+    def class_probabilities(self, contexts, beta: float = 1.0) -> np.ndarray:
+        """(N, 2) [p(X_i = 0 | context), p(X_i = 1 | context)], each from its own logistic so that a tiny
+        probability stays positive (1 - p would round it to 0, and a finite-beta chain would look reducible)."""
         a = self.field(contexts)
         if np.isinf(beta):
-            return (a > 0).astype(np.float64)
-        with np.errstate(over="ignore"):
-            return 1.0 / (1.0 + np.exp(-2.0 * beta * a))
+            return np.stack([a <= 0, a > 0], axis=1).astype(np.float64)
+        x = 2.0 * beta * a
+        return np.stack([scipy.special.expit(-x), scipy.special.expit(x)], axis=1)
 
     def as_dict(self) -> dict:
         """JSON-ready: bias and one entry per cluster with its (dy, dx) sites."""

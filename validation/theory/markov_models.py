@@ -57,8 +57,7 @@ def expansion_conditional(expansion, beta: float = 1.0) -> np.ndarray:
     if (offsets[:, 0] != 0).any() or sorted(offsets[:, 1].tolist()) != list(range(-length, 0)):
         raise MapSuiteError("expansion_conditional needs a 1D expansion with context (0, -L)..(0, -1)")
     contexts = context_states(2, length)  # oldest first, like the offsets in raster order
-    p1 = expansion.prob_occupied(contexts[:, offsets[:, 1] + length], beta)  # column of offset dx is dx + L
-    return np.stack([1.0 - p1, p1], axis=1)
+    return expansion.class_probabilities(contexts[:, offsets[:, 1] + length], beta)  # column of offset dx is dx + L
 
 
 # ---------------------------------------------------------------- PixelCNN, 1D
