@@ -31,7 +31,7 @@ def test_train_generate_evaluate(tmp_path, lattice_file, capsys):
     boxes = load_frames(out, allow_empty_frames=True)
     net, _ = load_model(model)
     b = burn_in_voxels(net.config, 1.0)
-    assert boxes.extra["grids"].shape == (2, *canvas_shape((3, 4, 5), b, face_voxels(0.025))) and b > 0
+    assert boxes.extra["grids"].shape == (2, *canvas_shape((3, 4, 5), b, face_voxels(net.config))) and b > 0
     assert boxes.meta["region"]["origin_zyx"] == [b, b, b] and len(boxes.meta["defects"]) == 2
     assert np.allclose(boxes.box, [5 * 0.025, 4 * 0.025, 3 * 0.025])
     assert boxes.meta["voxel_nm"] == 0.025 and not out.with_name(out.name + ".partial").exists()

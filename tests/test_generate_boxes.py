@@ -34,7 +34,7 @@ def boxes(model, tmp_path_factory):
 
 def test_box_is_the_region_of_a_larger_canvas(model, boxes):
     voxel = model.config.voxel_nm
-    b, face = burn_in_voxels(model.config, 1.0), face_voxels(voxel)
+    b, face = burn_in_voxels(model.config, 1.0), face_voxels(model.config)
     assert b == receptive_field(model.config).planes_back  # one receptive field, the default
     assert boxes.extra["grids"].shape == (2, *canvas_shape(SHAPE, b, face))
     size = np.array(SHAPE[::-1]) * voxel

@@ -105,6 +105,11 @@ class Encoding(metaclass=_ByName):
     def decode(self, grid) -> tuple:
         """(positions (N, 3) nm, elements (N,), molecule (N,) int32 or None when not known)."""
 
+    def orientations(self) -> np.ndarray | None:
+        """(n_classes - 1, 2, 3) unit O->H directions of classes 1.., when every class but empty is one
+        molecule in one orientation (what the two-stage model kind turns); None otherwise (default)."""
+        return None
+
     @abstractmethod
     def class_permutation(self, matrix) -> np.ndarray | None:
         """(n_classes,) class map under a rotation of space by the 3x3 integer `matrix` (None: identity)."""

@@ -191,6 +191,9 @@ class WaterClasses(Encoding):
         elements = np.tile(np.array(["O", "H", "H"], dtype="<U2"), len(oxygen))
         return positions, elements, np.repeat(np.arange(len(oxygen), dtype=np.int32), 3)
 
+    def orientations(self) -> np.ndarray:
+        return codebook()
+
     def class_permutation(self, matrix) -> np.ndarray:
         return class_permutation(tuple(int(v) for v in np.asarray(matrix).ravel()))
 

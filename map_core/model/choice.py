@@ -13,9 +13,11 @@ import numpy as np
 import torch
 
 
-def box_uniforms(shape, seed: int, box_index: int) -> torch.Tensor:
-    """(Z, Y, X) float64 uniforms in [0, 1) for box `box_index` of a call with `seed`."""
-    state = np.random.SeedSequence([int(seed), int(box_index)]).generate_state(2, dtype=np.uint32)
+def box_uniforms(shape, seed: int, box_index: int, stream: int = 0) -> torch.Tensor:
+    """(Z, Y, X) float64 uniforms in [0, 1) for box `box_index` of a call with `seed`; `stream` > 0 gives
+    further independent streams of the same box (a second stage's draws)."""
+    entropy = [int(seed), int(box_index)] + ([int(stream)] if stream else [])
+    state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
     gen = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
     return torch.rand(tuple(int(s) for s in shape), generator=gen, dtype=torch.float64)
 

@@ -38,6 +38,10 @@ class ModelKind(ABC):
         """The untrained network (a torch.nn.Module with a ``config``) of `config`, its weights drawn
         from torch's global generator."""
 
+    def param_groups(self, net) -> list:
+        """[(parameters, learning-rate scale)]: the groups the optimiser trains, each at scale x the run's rate."""
+        return [(list(net.parameters()), 1.0)]
+
     @abstractmethod
     def start_from_frequencies(self, net, frequencies) -> None:
         """Set the untrained `net` to predict the (n_classes,) class `frequencies` everywhere: where
@@ -54,6 +58,16 @@ class ModelKind(ABC):
     def receptive_field(self, config):
         """The voxels the prediction of a voxel depends on (map_core.model.receptive_field.ReceptiveField):
         the boundary halo of a canvas and the unit of burn-in margins."""
+
+    def lookahead_voxels(self, config) -> int:
+        """Voxels after a voxel in raster order, along any axis, that its prediction may depend on (0:
+        causal; a kind that sees ahead needs that many more planes generated above a kept box)."""
+        return 0
+
+    def warm_start(self, net, source) -> list:
+        """Copy into the untrained `net` what fits from `source`, a trained network of another or the same
+        kind (``map-suite train --init-from``); returns the names of the tensors copied. Default: refused."""
+        raise MapSuiteError(f"the {self.name} kind cannot start from another model's weights")
 
     def burn_in_voxels(self, config, fields: float, min_nm: float = 0.0) -> int:
         """Margin b (voxels) generated around a box and cut away: the larger of `fields` receptive-field

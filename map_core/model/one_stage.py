@@ -35,6 +35,14 @@ class OneStagePixelCNN(ModelKind):
         with torch.no_grad():
             net.head_out.bias.copy_(torch.log(torch.as_tensor(np.maximum(frequencies, 1e-12), dtype=torch.float32)))
 
+    def warm_start(self, net: PixelCNN3D, source) -> list:
+        """Every tensor of a trained one-stage `source` whose name and shape `net` shares (a wider head
+        starts from the trained trunk)."""
+        target = net.state_dict()
+        fits = {k: v for k, v in source.state_dict().items() if k in target and v.shape == target[k].shape}
+        net.load_state_dict({**target, **fits})
+        return sorted(fits)
+
     def loss(self, net: PixelCNN3D, crops: torch.Tensor, autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
         crops = crops.long()
         with torch.autocast(crops.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):

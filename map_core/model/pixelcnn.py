@@ -59,6 +59,8 @@ class ModelConfig:
     voxel_nm: float = DEFAULT_VOXEL_NM
     encoding: str = "atoms"  # a name of map_core.atoms.encoding.ENCODINGS; "atoms": empty, O, H
     kind: str = "one-stage"  # a name of map_core.model.kinds.KINDS; checkpoints without it are one-stage
+    head: int = 0  # width of the output head's hidden layer (0: filters); the logits are of this rank
+    reach_nm: float = 0.35  # two-stage kind: how far stage 2 looks for oxygens and earlier turns, nm
 
     def __post_init__(self):
         if self.layers < 1 or self.filters < 1:
@@ -71,6 +73,10 @@ class ModelConfig:
             raise ValueError("dropout must be in [0, 1)")
         if self.voxel_nm <= 0:
             raise ValueError("voxel_nm must be positive")
+        if self.head < 0:
+            raise ValueError("head must be >= 0 (0: as wide as filters)")
+        if not self.reach_nm >= self.voxel_nm:
+            raise ValueError(f"reach_nm must be at least one voxel ({self.voxel_nm} nm), got {self.reach_nm}")
         if self.encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, not {self.encoding!r}")
         if not self.coder().fits(self.n_classes):
@@ -163,21 +169,24 @@ class PixelCNN3D(nn.Module):
     logits[:, :, z, y, x] depend only on voxels before (z, y, x) in raster order.
     """
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, features=None):
+        """features: (n_classes, F) input table instead of the encoding's (the two-stage kind's stage 1
+        reads occupancy only)."""
         super().__init__()
         self.config = config
         c = config.n_classes
         f = config.filters
-        features = config.coder().input_features()
+        head = config.head or f
+        features = config.coder().input_features() if features is None else features
         # fixed, not learned, and not saved: it follows from the config
         self.register_buffer("input_table", None if features is None else torch.from_numpy(features), persistent=False)
         c_in = c if features is None else features.shape[1]
         self.layers = nn.ModuleList(
             [GatedLayer(c_in if i == 0 else f, f, config.kernel, config.activation, first=(i == 0)) for i in range(config.layers)]
         )
-        self.head_hidden = nn.Conv3d(f, f, 1)
+        self.head_hidden = nn.Conv3d(f, head, 1)
         self.dropout = nn.Dropout(config.dropout)
-        self.head_out = nn.Conv3d(f, c, 1)
+        self.head_out = nn.Conv3d(head, c, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_table is not None:

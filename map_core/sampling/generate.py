@@ -198,7 +198,7 @@ def generate_to_file(model, out_path, job: SamplingJob, *, burn_in: float = 1.0,
     device = _check_device(job.device, job.sampler)
     voxel, coder = model.config.voxel_nm, model.config.coder()
     b = burn_in_voxels(model.config, burn_in)
-    face = face_voxels(voxel) if b else 0
+    face = face_voxels(model.config) if b else 0
     canvas = canvas_shape(job.shape, b, face)
     check_fits(canvas, job.batch, job.n_boxes, out_path)
     n_boxes = job.n_boxes

@@ -25,9 +25,10 @@ def burn_in_voxels(config, fields: float, min_nm: float = 0.0) -> int:
     return kind_of(config).burn_in_voxels(config, fields, min_nm)
 
 
-def face_voxels(voxel: float) -> int:
-    """Planes above a box that complete the molecules crossing its top face (an O-H bond and one more)."""
-    return int(math.ceil(MAX_OH_NM / voxel)) + 1
+def face_voxels(config) -> int:
+    """Planes above a box that complete the molecules crossing its top face (an O-H bond and one more),
+    plus the planes ahead that the kind of `config` looks at (``ModelKind.lookahead_voxels``)."""
+    return int(math.ceil(MAX_OH_NM / config.voxel_nm)) + 1 + kind_of(config).lookahead_voxels(config)
 
 
 def canvas_shape(shape, b: int, face: int) -> tuple:

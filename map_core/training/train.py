@@ -34,7 +34,7 @@ from tqdm import tqdm
 from map_core.atoms.frames import Frames, load_frames
 from map_core.errors import MapSuiteError
 from map_core.files import sha256_file
-from map_core.model.checkpoint import check_voxel_size, load_checkpoint, save_checkpoint
+from map_core.model.checkpoint import check_voxel_size, load_checkpoint, load_model, save_checkpoint
 from map_core.model.device import resolve_device
 from map_core.model.kind_base import ModelKind
 from map_core.model.kinds import kind_of
@@ -73,6 +73,7 @@ class TrainSettings:
     seed: int = 0
     lr_drop_steps: tuple = ()  # at each of these steps the learning rate is multiplied by lr_drop_factor
     lr_drop_factor: float = 0.1
+    init_from: str = ""  # checkpoint whose weights a fresh run starts from, where they fit (ModelKind.warm_start)
 
     def lr_at(self, step: int) -> float:
         """Learning rate of optimiser step `step` (0-based): a function of the step alone, so a
@@ -124,9 +125,12 @@ def baseline_cross_entropy(freq: np.ndarray, crops: np.ndarray) -> float:
 
 
 def make_optimizer(model, settings: TrainSettings):
+    """The optimiser over the parameter groups of the model's kind, each at its `lr_scale` x the run's rate."""
+    groups = [{"params": params, "lr": settings.lr * scale, "lr_scale": scale}
+              for params, scale in kind_of(model.config).param_groups(model)]
     if settings.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=settings.lr)
-    return torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+        return torch.optim.Adam(groups, lr=settings.lr)
+    return torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum)
 
 
 def train(data_path, out_path, config: ModelConfig, settings: TrainSettings, resume: bool = False, progress: bool = True,
@@ -284,6 +288,13 @@ def start_run(state: RunState, data: TrainingData, out_path: Path, dev: torch.de
         optimizer.load_state_dict(state.optimizer_state)
     else:
         kind.start_from_frequencies(model, data.freq)
+        if state.settings.init_from:
+            source, payload = load_model(state.settings.init_from)
+            check_voxel_size(source.config.voxel_nm, state.config.voxel_nm, state.settings.init_from)
+            copied = kind.warm_start(model.cpu(), source)
+            model.to(dev)
+            state.segments[-1]["init_from"] = {"path": state.settings.init_from, "tensors": len(copied),
+                                               "sha256": sha256_file(state.settings.init_from)}
     return Run(state, data, kind, model, optimizer, out_path, dev, amp, rank, world)
 
 
@@ -332,7 +343,7 @@ def train_steps(run: Run, bar=None) -> None:
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         for group in run.optimizer.param_groups:
-            group["lr"] = s.lr_at(step)
+            group["lr"] = s.lr_at(step) * group.get("lr_scale", 1.0)
         losses.pending.append((step, distributed.mean_over_processes(loss.detach(), run.world)))
         if dev.type == "cpu" or len(losses.pending) >= SYNC_EVERY or (step + 1) % s.checkpoint_every == 0:
             losses.drain()  # every loss is checked before the checkpoint that would hold its step

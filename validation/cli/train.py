@@ -7,6 +7,7 @@ import torch
 from map_core.arguments import FRACTION, POSITIVE, SEED, count, real
 from map_core.atoms.encoding import ENCODING_CLASSES, ENCODINGS, Encoding
 from map_core.errors import MapSuiteError
+from map_core.model.kinds import KINDS
 from map_core.model.pixelcnn import ModelConfig
 from map_core.training.distributed import launch
 from map_core.training.train import PRECISIONS, TrainSettings, train
@@ -16,11 +17,22 @@ def add_arguments(p) -> None:
     c, s = ModelConfig(), TrainSettings()
     p.add_argument("--data", required=True, help="frames file (.npz) of training boxes")
     p.add_argument("--out", required=True, help="checkpoint to write (.pt); also the resume point")
-    p.add_argument("--layers", type=count(1), default=c.layers)
-    p.add_argument("--filters", type=count(1), default=c.filters)
+    kinds = "; ".join(f"{k.name}: {k.description}" for k in KINDS.values())
+    p.add_argument("--kind", choices=list(KINDS), default=c.kind, help=f"model kind ({kinds}); default %(default)s")
+    p.add_argument("--layers", type=count(1), default=c.layers, help="PixelCNN layers (default %(default)s)")
+    p.add_argument("--filters", type=count(1), default=c.filters, help="channels per stack (default %(default)s)")
     p.add_argument("--kernel", type=count(3), default=c.kernel, help="odd kernel side (3: the seed's 3x3x3)")
-    p.add_argument("--activation", choices=["gated", "relu"], default=c.activation)
-    p.add_argument("--dropout", type=real(0.0, 1.0, hi_open=True), default=c.dropout)
+    p.add_argument("--activation", choices=["gated", "relu"], default=c.activation,
+                   help="gated: tanh x sigmoid (default); relu")
+    p.add_argument("--head", type=count(0), default=c.head,
+                   help="width of the output head's hidden layer, the rank of the logits (default: --filters)")
+    p.add_argument("--reach", type=POSITIVE, default=c.reach_nm,
+                   help="two-stage: how far stage 2 looks for oxygens and earlier turns, nm (default %(default)s)")
+    p.add_argument("--dropout", type=real(0.0, 1.0, hi_open=True), default=c.dropout,
+                   help="dropout before the last layer (default %(default)s)")
+    p.add_argument("--init-from", default="", metavar="CHECKPOINT",
+                   help="start a fresh run from this model's weights where they fit (two-stage: stage 1 from a "
+                        "one-stage model's trunk)")
     classes = " or ".join(f"{e.name} ({e.summary})" for e in ENCODING_CLASSES)
     p.add_argument("--encoding", choices=list(ENCODINGS), default=c.encoding,
                    help=f"voxel classes: {classes}; default %(default)s")
@@ -53,14 +65,14 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     try:
         config = ModelConfig(layers=args.layers, filters=args.filters, kernel=args.kernel, activation=args.activation,
-                             dropout=args.dropout, voxel_nm=args.voxel,
+                             dropout=args.dropout, voxel_nm=args.voxel, kind=args.kind, head=args.head, reach_nm=args.reach,
                              encoding=args.encoding, n_classes=Encoding(args.encoding, args.voxel).n_classes)
     except ValueError as exc:
         raise MapSuiteError(f"bad model settings: {exc}") from None
     settings = TrainSettings(crop=args.crop, steps=args.steps, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
                              rotations=args.rotations, test_fraction=args.test_fraction, test_crops=args.test_crops,
                              checkpoint_every=args.checkpoint_every, seed=args.seed, lr_drop_steps=tuple(args.lr_drop_steps or ()),
-                             lr_drop_factor=args.lr_drop_factor or TrainSettings.lr_drop_factor)
+                             lr_drop_factor=args.lr_drop_factor or TrainSettings.lr_drop_factor, init_from=args.init_from)
     lr_drop = None
     if args.resume and (args.lr_drop_steps is not None or args.lr_drop_factor is not None):
         lr_drop = (settings.lr_drop_steps, settings.lr_drop_factor)

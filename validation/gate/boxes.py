@@ -81,7 +81,7 @@ def box_geometry(config, sampling: dict) -> BoxGeometry:
     voxel = config.voxel_nm
     n = int(round(sampling["region_nm"] / voxel))
     b = burn_in_voxels(config, sampling["burn_in_fields"], sampling["burn_in_nm"])
-    face = face_voxels(voxel)
+    face = face_voxels(config)
     if n < 4:
         raise MapSuiteError(f"region_nm = {sampling['region_nm']} is under 4 voxels of {voxel} nm")
     return BoxGeometry(voxel_nm=voxel, n=n, b=b, face=face)
