@@ -58,15 +58,22 @@ def arm_directions(orientations: np.ndarray) -> np.ndarray:
 
 
 def neighbour_offsets(reach_voxels: float) -> np.ndarray:
-    """(M, 3) int64 offsets (dz, dy, dx), 0 < |d| <= reach_voxels, in raster order."""
-    r = int(math.floor(reach_voxels + 1e-9))
+    """(M, 3) int64 offsets (dz, dy, dx), 0 < |d| < reach_voxels (the kernels' cutoff is 0 at the reach),
+    in raster order."""
+    r = int(math.ceil(reach_voxels))
     grid = np.stack(np.meshgrid(*(np.arange(-r, r + 1),) * 3, indexing="ij"), -1).reshape(-1, 3)
     d2 = (grid ** 2).sum(1)
-    return grid[(d2 > 0) & (d2 <= reach_voxels ** 2 + 1e-9)].astype(np.int64)
+    return grid[(d2 > 0) & (d2 < reach_voxels ** 2 - 1e-9)].astype(np.int64)
 
 
 def reach_voxels(config) -> float:
     return config.reach_nm / config.voxel_nm
+
+
+def reach_extent(config) -> int:
+    """Largest |dz|, |dy| or |dx| of stage 2's offsets: how many planes, rows and columns it sees on each side."""
+    offsets = neighbour_offsets(reach_voxels(config))
+    return int(np.abs(offsets).max()) if len(offsets) else 0
 
 
 class Lattice:
@@ -196,4 +203,4 @@ def orientation_loss(turner: Turner, occupied: torch.Tensor, classes: torch.Tens
     lattice = Lattice(occupied, classes)
     logits = turner.logits_at(lattice, lattice.sites)
     target = classes[tuple(lattice.sites.T)] - 1
-    return F.cross_entropy(logits.float(), target, reduction="sum")
+    return F.cross_entropy(logits, target, reduction="sum")

@@ -23,7 +23,6 @@ stage 2 also sees `lookahead_voxels` planes ahead, which generation adds above a
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import torch
@@ -37,7 +36,7 @@ from map_core.model.kind_base import ModelKind
 from map_core.model.one_stage import OneStagePixelCNN
 from map_core.model.pixelcnn import PixelCNN3D, eval_copy
 from map_core.model.receptive_field import ReceptiveField, receptive_field
-from map_core.model.turner import Lattice, Turner, orientation_loss, reach_voxels
+from map_core.model.turner import Lattice, Turner, orientation_loss, reach_extent
 
 STAGE2_STREAM = 1  # seed stream of stage 2's draws (stage 1 draws from stream 0, as the one-stage kind)
 # Stage 2's few geometric weights start at zero and must travel far; measured on the shipped data
@@ -107,19 +106,19 @@ class TwoStage(ModelKind):
         crops = crops.long()
         with torch.autocast(crops.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
             logits = net.stage1.logits(crops)
-        logp = torch.log_softmax(logits.float(), dim=1)
+        logp = torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=1)  # bf16 -> fp32
         occupied = crops > 0
         stage1 = torch.where(occupied, torch.logsumexp(logp[:, 1:], dim=1), logp[:, 0]).sum()
         return (orientation_loss(net.stage2, occupied, crops) - stage1) / crops.numel()
 
     def receptive_field(self, config) -> ReceptiveField:
-        rf, r = receptive_field(config), int(math.floor(reach_voxels(config) + 1e-9))
+        rf, r = receptive_field(config), reach_extent(config)
         return ReceptiveField(planes_back=max(rf.planes_back, r), rows_back=max(rf.rows_back, r),
                               rows_ahead=max(rf.rows_ahead, r), cols=max(rf.cols, r), cols_back=max(rf.cols_back, r),
                               voxel_nm=config.voxel_nm)
 
     def lookahead_voxels(self, config) -> int:
-        return int(math.floor(reach_voxels(config) + 1e-9))
+        return reach_extent(config)
 
     # --- scoring ----------------------------------------------------------------------------
     @torch.no_grad()
