@@ -15,13 +15,13 @@ a canvas built here, so they serve every kind alike.
 from map_core.sampling.canvas import choose, halo_for, make_canvas
 from map_core.sampling.fast import sample_fast
 from map_core.sampling.generate import SAMPLER_FUNCTIONS, SamplingJob, decode_boxes, generate_to_file, sampler_function
-from map_core.sampling.likelihood import log_prob
+from map_core.sampling.likelihood import cross_entropy_split, log_prob
 from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
 from map_core.sampling.motif import protocol_steps
 from map_core.sampling.reference import sample_reference
 
 __all__ = [
-    "SAMPLER_FUNCTIONS", "SamplingJob", "burn_in_voxels", "canvas_shape", "choose", "decode_boxes", "face_voxels",
+    "SAMPLER_FUNCTIONS", "SamplingJob", "cross_entropy_split", "burn_in_voxels", "canvas_shape", "choose", "decode_boxes", "face_voxels",
     "generate_to_file", "halo_for", "log_prob", "make_canvas", "protocol_steps", "sample_fast", "sample_reference",
     "sampler_function",
 ]
