@@ -3,7 +3,8 @@
 Run: python -m benchmarks.model_study MODEL.pt [MODEL.pt ...] [--label NAME ...] [--profile quick]
      [--temperature T] [--cache DIR]
 
-Each row holds the model's held-out cross-entropy (from its checkpoint), the gate's structure
+Each row holds the model's held-out cross-entropy (from its checkpoint) and its split into
+occupancy and orientation in nats per molecule (`map-suite evaluate`'s, on held-out crops), the gate's structure
 values at the profile's sizes (the same session, cache and thresholds as `map-suite validate
 --groups structure`), the cost (training crops/s from the checkpoint's wall time, sampling
 voxels/s of the fast sampler on one 32^3 box, measured here) and the wall times. Rows are kept
@@ -19,8 +20,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from map_core.files import write_text_atomic
 from map_core.sampling.fast import sample_fast
+from map_core.sampling.likelihood import cross_entropy_split
+from map_core.training.crops import sample_crops, voxelise
 from validation.gate.cache import default_cache_dir
 from validation.gate.inputs import resolve_inputs
 from validation.gate.profile import load_profile
@@ -36,6 +41,22 @@ def sampling_voxels_per_second(model, side: int = 32) -> float:
     t0 = time.perf_counter()
     sample_fast(model, (side, side, side))
     return side ** 3 / (time.perf_counter() - t0)
+
+
+SPLIT_CROPS, SPLIT_CROP = 8, 32  # held-out 32^3 crops (about 1,100 molecules) for the cross-entropy split
+
+
+def heldout_split(inputs) -> dict | None:
+    """Held-out cross-entropy split into occupancy and orientation (nats per molecule), on crops of the
+    reference's held-out frames (the model's own split); None for encodings without orientations."""
+    model = inputs.model
+    if model.config.coder().orientations() is None:
+        return None
+    ref = inputs.reference
+    grids = voxelise(ref.frames, model.config.coder(), ref.path)
+    crops = sample_crops(grids, ref.heldout_indices, SPLIT_CROP, SPLIT_CROPS, np.random.default_rng(0), [()])
+    freq = (inputs.payload.get("provenance") or {}).get("class_frequencies")
+    return cross_entropy_split(model, crops, "outside", freq)
 
 
 def study_row(model_path, label: str, profile: str = "quick", temperature: float | None = None, cache=None) -> dict:
@@ -57,8 +78,10 @@ def study_row(model_path, label: str, profile: str = "quick", temperature: float
     cfg = inputs.model.config
     return {
         "label": label, "model": str(model_path), "sha256": inputs.model_sha256[:12],
-        "architecture": f"{cfg.layers}x{cfg.filters} {cfg.activation}, k{cfg.kernel}, {cfg.encoding} classes, {cfg.voxel_nm} nm, "
-                        f"dropout {cfg.dropout}",
+        "architecture": f"{cfg.kind}, {cfg.layers}x{cfg.filters} {cfg.activation}, k{cfg.kernel}, head {cfg.head or cfg.filters}, "
+                        f"{cfg.encoding} classes, {cfg.voxel_nm} nm, dropout {cfg.dropout}"
+                        + (f", stage-2 reach {cfg.reach_nm} nm" if cfg.kind == "two-stage" else ""),
+        "split": heldout_split(inputs),
         "reach_nm": (inputs.payload.get("receptive_field") or {}).get("reach_nm"),
         "steps": prov.get("steps"), "batch": settings.get("batch"),
         "test_cross_entropy": prov.get("test_cross_entropy"), "baseline_cross_entropy": prov.get("baseline_cross_entropy"),
@@ -71,9 +94,17 @@ def study_row(model_path, label: str, profile: str = "quick", temperature: float
     }
 
 
+def split_cells(split) -> list:
+    """Occupancy and orientation nats per molecule (with ln K for a uniform turn), or blanks."""
+    if not split:
+        return ["", ""]
+    return [f"{split['occupancy_nats_per_molecule']:.2f}",
+            f"{split['orientation_nats_per_molecule']:.2f} (ln K {split['uniform_orientation_nats']:.2f})"]
+
+
 def markdown(rows: list) -> str:
-    head = ["model", "reach nm", "steps x batch", "held-out CE", "T", *COLUMNS, "passed", "train crops/s",
-            "sampling voxels/s", "train wall"]
+    head = ["model", "reach nm", "steps x batch", "held-out CE", "occupancy nats/mol", "orientation nats/mol", "T",
+            *COLUMNS, "passed", "train crops/s", "sampling voxels/s", "train wall"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         vals = []
@@ -83,7 +114,8 @@ def markdown(rows: list) -> str:
         ce = r["test_cross_entropy"]
         out.append("| " + " | ".join([
             f"{r['label']} ({r['architecture']})", f"{r['reach_nm']:.2f}" if r["reach_nm"] else "",
-            f"{r['steps']} x {r['batch']}", f"{ce:.5f}" if ce is not None else "", f"{r['temperature']:g}", *vals,
+            f"{r['steps']} x {r['batch']}", f"{ce:.5f}" if ce is not None else "", *split_cells(r.get("split")),
+            f"{r['temperature']:g}", *vals,
             f"{r['structure_passed']}/{r['structure_checks']}",
             f"{r['train_crops_per_second']:.2f}" if r["train_crops_per_second"] else "",
             f"{r['sampling_voxels_per_second']:.0f}", f"{(r['train_wall_s'] or 0) / 60:.0f} min"]) + " |")

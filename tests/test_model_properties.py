@@ -22,6 +22,7 @@ configs = st.builds(
     filters=st.integers(2, 5),
     kernel=st.sampled_from([3, 5]),
     activation=st.sampled_from(["gated", "relu"]),
+    head=st.sampled_from([0, 7]),  # 0: as wide as filters; 7: a head of its own width (the rank of the logits)
     dropout=st.just(0.0),
 )
 

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from map_core.model.kinds import kind_of
 from map_core.model.pixelcnn import ModelConfig
-from map_core.model.turner import Lattice, neighbour_offsets
+from map_core.model.turner import Lattice, neighbour_offsets, orientation_loss
 from map_core.sampling import log_prob, sample_fast, sample_reference
+from map_core.sampling.canvas import make_canvas
 
 REACH_NM, VOXEL_NM = 0.2, 0.05  # 4 voxels: small kernels, the same code
 
@@ -188,7 +189,6 @@ def test_training_loss_is_the_log_probability_per_voxel(seed):
 def test_class_log_probs_are_normalised_and_agree_with_log_prob(net):
     occupied, classes = random_lattice(8, shape=(6, 6, 6), fraction=0.05)
     kind = kind_of(net.config)
-    from map_core.sampling.canvas import make_canvas  # noqa: PLC0415 (the canvas of this one check)
     canvas = make_canvas((6, 6, 6), 1, kind.receptive_field(net.config), 241, "outside")
     canvas.box_view(canvas.values)[...] = classes
     every = kind.class_log_probs(net, canvas, 1.0, torch.float64)
@@ -220,12 +220,11 @@ def test_training_lowers_the_orientation_cross_entropy():
     with torch.no_grad():
         for p in net.stage2.parameters():
             p.zero_()
-    from map_core.model.turner import orientation_loss  # noqa: PLC0415
     occupied, classes = random_lattice(1, shape=(8, 8, 8), fraction=0.05)
     # a rule the geometry can learn: every molecule turned like its nearest earlier neighbour's class 1
     classes = torch.where(occupied, torch.ones_like(classes), classes)
     opt = torch.optim.Adam(net.stage2.parameters(), 0.05)
-    start = float(orientation_loss(net.stage2, occupied, classes))
+    start = float(orientation_loss(net.stage2, occupied, classes).detach())
     for _ in range(30):
         loss = orientation_loss(net.stage2, occupied, classes)
         opt.zero_grad()

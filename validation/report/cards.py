@@ -14,6 +14,7 @@ import numpy as np
 from map_core.atoms.frames import load_frames
 from map_core.files import sha256_file
 from map_core.model.checkpoint import load_model
+from map_core.model.kinds import kind_of
 from validation.md.stats import block_average
 from validation.observables.density import compute_density
 from validation.observables.geometry import compute_hoh_angles, compute_oh_distances
@@ -63,11 +64,14 @@ def model_card(path) -> str:
     rf = payload["receptive_field"]
     cfg = payload["config"]
     classes = model.config.coder().describe_classes(model.config.n_classes)
+    kind = kind_of(model.config)
     lines = [
         f"# Model card: `{path}`", "",
         f"- sha256: `{sha256_file(path)}`",
+        f"- model kind: {kind.name} ({kind.description})",
         f"- architecture: {cfg['layers']} layers x {cfg['filters']} filters, kernel {cfg['kernel']}, {cfg['activation']}, "
-        f"dropout {cfg['dropout']}; {classes}; voxel {cfg['voxel_nm']} nm; {sum(p.numel() for p in model.parameters())} parameters",
+        f"head {model.config.head or cfg['filters']}, dropout {cfg['dropout']}; {classes}; voxel {cfg['voxel_nm']} nm; "
+        f"{sum(p.numel() for p in model.parameters())} parameters",
         f"- receptive field: {rf['planes_back']} planes back, rows -{rf['rows_back']}..{rf['rows_ahead']}, "
         f"columns +/-{rf['cols']}, {rf['cols_back']} back in the row; reach {10 * rf['reach_nm']:.2f} Å along every axis "
         f"(water's O-O first shell: 2.8 Å); {rf['voxels']} voxels",
