@@ -22,6 +22,8 @@ from map_core.model.pixelcnn import ModelConfig
 from map_core.model.turner import Lattice, neighbour_offsets, orientation_loss
 from map_core.sampling import log_prob, sample_fast, sample_reference
 from map_core.sampling.canvas import make_canvas
+from validation.cli.main import main
+from validation.gate.reference import SHIPPED_TRAINING_SET
 
 REACH_NM, VOXEL_NM = 0.2, 0.05  # 4 voxels: small kernels, the same code
 
@@ -231,3 +233,30 @@ def test_training_lowers_the_orientation_cross_entropy():
         loss.backward()
         opt.step()
     assert float(loss) < 0.8 * start
+
+
+@pytest.mark.slow  # a training run, three generate runs and a 2-worker Dask cluster
+def test_two_stage_trains_resumes_and_generates_alike_on_one_process_and_on_dask(tmp_path):
+    """The command-line path of the kind: train (stage 1 from a one-stage checkpoint), resume, then
+    generate with the fast sampler, the reference sampler and on a local Dask cluster: one file."""
+    data = str(SHIPPED_TRAINING_SET)
+    one = tmp_path / "one.pt"
+    common = ["--data", data, "--encoding", "water", "--voxel", "0.05", "--layers", "1", "--filters", "4", "--crop", "12",
+              "--batch", "1", "--test-crops", "1", "--no-progress", "--reach", "0.25"]
+    assert main(["train", *common, "--out", str(one), "--steps", "1"]) == 0
+    two = tmp_path / "two.pt"
+    assert main(["train", *common, "--out", str(two), "--steps", "2", "--kind", "two-stage", "--init-from", str(one)]) == 0
+    assert main(["train", *common, "--out", str(two), "--steps", "3", "--kind", "two-stage", "--resume"]) == 0
+    payload = torch.load(two, weights_only=True)
+    assert payload["config"]["kind"] == "two-stage" and payload["training_state"]["step"] == 3
+    assert payload["provenance"]["segments"][0]["init_from"]["tensors"] > 0
+    gen = ["generate", "--model", str(two), "--shape", "6", "7", "8", "--n-boxes", "3", "--batch", "2", "--seed", "5",
+           "--no-progress"]
+    assert main([*gen, "--out", str(tmp_path / "fast.npz")]) == 0
+    assert main([*gen, "--out", str(tmp_path / "reference.npz"), "--sampler", "reference"]) == 0
+    assert main([*gen, "--out", str(tmp_path / "dask.npz"), "--scheduler", "local:2"]) == 0
+    a = np.load(tmp_path / "fast.npz")
+    for other in ("reference.npz", "dask.npz"):
+        b = np.load(tmp_path / other)
+        assert np.array_equal(a["grids"], b["grids"]), other
+    assert (a["grids"] > 0).any()
