@@ -168,33 +168,38 @@ class Turner(nn.Module):
             return empty, empty, empty
         return tuple(torch.cat(parts) for parts in zip(*found))
 
-    def field_logits(self, lattice: Lattice, sites: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        """(S, K) c_k + the F sum at (S, 4) `sites`: every oxygen within reach, before or after the site."""
-        s, _, m = self.pairs(lattice, sites)
-        return self.bias.expand(len(sites), -1).clone().index_add_(0, s, table[m])
+    def field_logits(self, n_sites: int, pairs: tuple, table: torch.Tensor) -> torch.Tensor:
+        """(n_sites, K) c_k + the F sum over `pairs` (of `pairs()`): every oxygen within reach, before or after."""
+        s, _, m = pairs
+        return self.bias.expand(n_sites, -1).clone().index_add_(0, s, table[m])
 
-    def causal_logits(self, lattice: Lattice, sites: torch.Tensor) -> torch.Tensor:
-        """(S, K) the G sum at (S, 4) `sites`: the molecules before each site in raster order, in that order."""
-        s, j, m = self.pairs(lattice, sites)
+    @staticmethod
+    def earlier_pairs(lattice: Lattice, sites: torch.Tensor, pairs: tuple) -> tuple:
+        """The `pairs` of `sites` whose neighbour comes before the site in raster order (the causal mask)."""
+        s, j, m = pairs
         earlier = lattice.raster_key(lattice.sites[j]) < lattice.raster_key(sites[s])
-        s, j, m = s[earlier], j[earlier], m[earlier]
+        return s[earlier], j[earlier], m[earlier]
+
+    def causal_logits(self, lattice: Lattice, sites: torch.Tensor, pairs: tuple) -> torch.Tensor:
+        """(S, K) the G sum at (S, 4) `sites` over their `pairs`: the molecules before each site in raster order."""
+        s, j, m = self.earlier_pairs(lattice, sites, pairs)
         neighbour = lattice.classes[tuple(lattice.sites[j].T)]
         return self.bias.new_zeros((len(sites), self.n_orientations)).index_add_(0, s, self.pair_terms(m, neighbour))
 
     def logits_at(self, lattice: Lattice, sites: torch.Tensor) -> torch.Tensor:
         """(S, K) orientation logits at (S, 4) `sites` (b, z, y, x), occupied or not: every oxygen within
         reach through F, and the orientations of the molecules before each site in raster order through G."""
-        table = self.field_table()
-        out = [self.field_logits(lattice, chunk, table) + self.causal_logits(lattice, chunk)
-               for chunk in sites.split(SITE_CHUNK)]
+        table, out = self.field_table(), []
+        for chunk in sites.split(SITE_CHUNK):
+            pairs = self.pairs(lattice, chunk)
+            out.append(self.field_logits(len(chunk), pairs, table) + self.causal_logits(lattice, chunk, pairs))
         return torch.cat(out) if out else self.bias.new_zeros((0, self.n_orientations))
 
-    def causal_edges(self, lattice: Lattice) -> tuple:
-        """(from row j, to row i, offset index of j seen from i) of every pair of oxygens within reach,
-        j before i in raster order: the edges along which a drawn orientation is pushed (fast sampler)."""
-        i, j, m = self.pairs(lattice, lattice.sites)
-        earlier = lattice.raster_key(lattice.sites[j]) < lattice.raster_key(lattice.sites[i])
-        return j[earlier], i[earlier], m[earlier]
+    def causal_edges(self, lattice: Lattice, pairs: tuple) -> tuple:
+        """(from row j, to row i, offset index of j seen from i) of the `pairs` of all of lattice.sites with j
+        before i in raster order: the edges along which a drawn orientation is pushed (fast sampler)."""
+        i, j, m = self.earlier_pairs(lattice, lattice.sites, pairs)
+        return j, i, m
 
 
 def orientation_loss(turner: Turner, occupied: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:

@@ -136,9 +136,7 @@ class TwoStage(ModelKind):
 
     @torch.no_grad()
     def log_prob(self, model: TwoStageNet, canvas, temperature: float, dtype=torch.float64) -> torch.Tensor:
-        stage1 = self._stage1_box(model, canvas, temperature, dtype)
-        values = canvas.box_view(canvas.values)
-        logp = torch.where(values > 0, stage1[:, 1], stage1[:, 0])
+        logp = self._stage1_chosen(model, canvas, temperature, dtype)
         turner = eval_copy(model, torch.float64).stage2
         lattice = Lattice(canvas.values > 0, canvas.values)
         z0, y0, x0, _, _, _ = canvas.box
@@ -156,6 +154,11 @@ class TwoStage(ModelKind):
         logits = net.logits(canvas.values)[:, :, z0 : z0 + nz, y0 : y0 + ny, x0 : x0 + nx].double()
         logp = torch.log_softmax(logits / temperature, dim=1)
         return torch.stack([logp[:, 0], torch.logsumexp(logp[:, 1:], dim=1)], dim=1)
+
+    def _stage1_chosen(self, model: TwoStageNet, canvas, temperature: float, dtype) -> torch.Tensor:
+        """(B, Z, Y, X) float64 stage-1 log-probability of each box voxel's occupancy as the canvas holds it."""
+        stage1 = self._stage1_box(model, canvas, temperature, dtype)
+        return torch.where(canvas.box_view(canvas.values) > 0, stage1[:, 1], stage1[:, 0])
 
     # --- sampling ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -192,17 +195,18 @@ class TwoStage(ModelKind):
         turner = eval_copy(model, torch.float64).stage2
         lattice = Lattice(canvas.values > 0, canvas.values)
         sites = lattice.sites
-        logits = torch.cat([turner.field_logits(lattice, chunk, turner.field_table()) for chunk in sites.split(4096)]) \
-            if len(sites) else torch.zeros((0, turner.n_orientations), dtype=torch.float64)
-        src, dst, m = turner.causal_edges(lattice)
+        pairs = turner.pairs(lattice, sites)  # searched once: the oxygen-field sums and the causal edges share them
+        logits = turner.field_logits(len(sites), pairs, turner.field_table())
+        src, dst, m = turner.causal_edges(lattice, pairs)
         # the t-th molecule of every box is drawn at step t; edges leave in the order their source is drawn
         first = torch.searchsorted(sites[:, 0].contiguous(), torch.arange(len(canvas.values)))
         step = torch.arange(len(sites)) - first[sites[:, 0]]
+        bounds = torch.arange(int(step.max()) + 2 if len(sites) else 1)  # step t spans [start[t], start[t + 1])
         order = torch.argsort(step[src], stable=True)
         src, dst, m = src[order], dst[order], m[order]
-        edge_start = torch.searchsorted(step[src].contiguous(), torch.arange(int(step.max()) + 2 if len(sites) else 1))
+        edge_start = torch.searchsorted(step[src].contiguous(), bounds)
         mol_order = torch.argsort(step, stable=True)
-        mol_start = torch.searchsorted(step[mol_order].contiguous(), torch.arange(int(step.max()) + 2 if len(sites) else 1))
+        mol_start = torch.searchsorted(step[mol_order].contiguous(), bounds)
         uniforms = torch.stack([_stage2_uniforms(canvas, seed, first_box + b) for b in range(len(canvas.values))])
         free = canvas.free[tuple(sites.T)]
         logp2 = torch.zeros(len(canvas.values), dtype=torch.float64)
@@ -234,9 +238,7 @@ class TwoStage(ModelKind):
         grids = canvas.box_view(canvas.values).to(torch.uint8).clone()
         if temperature == 0:
             return grids, torch.zeros(len(grids), dtype=torch.float64)
-        stage1 = self._stage1_box(model, canvas, temperature, dtype)
-        values = canvas.box_view(canvas.values)
-        logp1 = torch.where(values > 0, stage1[:, 1], stage1[:, 0])
+        logp1 = self._stage1_chosen(model, canvas, temperature, dtype)
         logp1 = torch.where(canvas.box_view(canvas.free), logp1, torch.zeros_like(logp1)).sum(dim=(1, 2, 3))
         return grids, logp1 + logp2
 

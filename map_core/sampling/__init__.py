@@ -21,7 +21,7 @@ from map_core.sampling.motif import protocol_steps
 from map_core.sampling.reference import sample_reference
 
 __all__ = [
-    "SAMPLER_FUNCTIONS", "SamplingJob", "cross_entropy_split", "burn_in_voxels", "canvas_shape", "choose", "decode_boxes", "face_voxels",
+    "SAMPLER_FUNCTIONS", "SamplingJob", "burn_in_voxels", "canvas_shape", "choose", "cross_entropy_split", "decode_boxes", "face_voxels",
     "generate_to_file", "halo_for", "log_prob", "make_canvas", "protocol_steps", "sample_fast", "sample_reference",
     "sampler_function",
 ]
