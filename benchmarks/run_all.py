@@ -72,7 +72,8 @@ def table(sampler: dict, md: dict, training: dict | None = None) -> str:
         rows += training_rows(training)
     mach = sampler["machine"]
     rows.append("")
-    rows.append(f"Measured on {mach['cpu']} ({mach['cores']} cores), torch {mach['torch']}, Python {mach['python']}.")
+    flags = ", ".join(mach.get("cpu_flags") or []) or "flags not recorded"
+    rows.append(f"Measured on {mach['cpu']} ({mach['cores']} cores; {flags}), torch {mach['torch']}, Python {mach['python']}.")
     return "\n".join(rows) + "\n"
 
 

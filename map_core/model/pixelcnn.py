@@ -125,6 +125,23 @@ class CausalConv3d(nn.Module):
         return self.conv(F.pad(x, self.pad))
 
 
+class Pointwise(nn.Conv3d):
+    """A 1x1x1 convolution, (B, c_in, Z, Y, X) -> (B, c_out, Z, Y, X), computed as one batched matrix
+    product. Same parameters and state-dict keys as nn.Conv3d(c_in, c_out, 1), so checkpoints are
+    unchanged; but torch's CPU Conv3d takes its slow unfold-and-copy path for 1x1x1 kernels, which
+    made these maps the largest share of a training step (benchmarks/profile_training.py)."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__(c_in, c_out, 1)
+
+    def forward(self, x):
+        b, c = x.shape[:2]
+        flat = x.reshape(b, c, -1)
+        bias = self.bias.view(1, -1, 1).expand(b, -1, flat.shape[2])
+        weight = self.weight.view(self.out_channels, c).expand(b, -1, -1)
+        return torch.baddbmm(bias, weight, flat).view(b, self.out_channels, *x.shape[2:])
+
+
 class GatedLayer(nn.Module):
     """One layer of the three stacks. Channel counts: inputs `c_in`, outputs `filters`."""
 
@@ -137,10 +154,10 @@ class GatedLayer(nn.Module):
         self.depth = CausalConv3d(c_in, width, (r + 1, kernel, kernel), (r, r, r, r, r, 0))
         self.vertical = CausalConv3d(c_in, width, (1, r + 1, kernel), (r, r, r, 0, 0, 0))
         self.horizontal = CausalConv3d(c_in, width, (1, 1, r + 1), (r, 0, 0, 0, 0, 0))
-        self.depth_to_vertical = nn.Conv3d(width, width, 1)
-        self.depth_to_horizontal = nn.Conv3d(width, width, 1)
-        self.vertical_to_horizontal = nn.Conv3d(width, width, 1)
-        self.horizontal_out = nn.Conv3d(filters, filters, 1)
+        self.depth_to_vertical = Pointwise(width, width)
+        self.depth_to_horizontal = Pointwise(width, width)
+        self.vertical_to_horizontal = Pointwise(width, width)
+        self.horizontal_out = Pointwise(filters, filters)
         self.structural = False  # linear activations, for receptive-field analysis only
 
     def act(self, x):
@@ -184,9 +201,9 @@ class PixelCNN3D(nn.Module):
         self.layers = nn.ModuleList(
             [GatedLayer(c_in if i == 0 else f, f, config.kernel, config.activation, first=(i == 0)) for i in range(config.layers)]
         )
-        self.head_hidden = nn.Conv3d(f, head, 1)
+        self.head_hidden = Pointwise(f, head)
         self.dropout = nn.Dropout(config.dropout)
-        self.head_out = nn.Conv3d(head, c, 1)
+        self.head_out = Pointwise(head, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_table is not None:
