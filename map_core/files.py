@@ -66,6 +66,20 @@ def write_text_atomic(path, text: str) -> None:
         tmp.write_text(text)
 
 
+INSTALL_ROOT = Path(__file__).resolve().parents[1]  # the folder holding map_core/ and validation/
+
+
+def shown_path(path) -> str:
+    """`path` as written into reports and results: relative to the working directory, or else to the
+    installation (shipped files: map_core/data/..., validation/gate/profiles/...), when it lies inside
+    one of them, so that a committed report names no one's home folder; otherwise as given."""
+    full = Path(path).resolve()
+    for root in (Path.cwd().resolve(), INSTALL_ROOT):
+        if full.is_relative_to(root):
+            return full.relative_to(root).as_posix()
+    return str(path)
+
+
 def sha256_file(path) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()

@@ -1,6 +1,10 @@
 """The report renderer on results files that load but hold anything (issue 16): a value replaced
 by another JSON value or removed anywhere in a real results.json. `map-suite report` either
-renders or ends in one line naming the file with exit 2, and then writes nothing."""
+renders or ends in one line naming the file with exit 2, and then writes nothing.
+
+A refusal is a pass only where the file is broken: every committed results.json, every earlier
+format version that has shipped, and files whose free text and check values were edited to other
+valid values must render (issue 26)."""
 
 import copy
 import json
@@ -12,8 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from validation.cli.main import main
+from validation.gate.results import FORMAT_VERSION, UPGRADES
 
-RESULTS = Path(__file__).resolve().parents[1] / "reports" / "default-quick" / "results.json"
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
+RESULTS = REPORTS / "default-quick" / "results.json"
 ORIGINAL = json.loads(RESULTS.read_text())
 EXAMPLES = int(os.environ.get("MAP_SUITE_FUZZ_EXAMPLES", "12")) // 2
 
@@ -81,3 +87,51 @@ def test_mutated_results_render_or_end_in_one_line(tmp_path_factory, capsys):
 ])
 def test_known_bad_content_is_refused_in_one_line(tmp_path, capsys, path, value):
     assert _check(tmp_path, capsys, _mutated(path, value), 0) == 2
+
+
+@pytest.mark.parametrize("results", sorted(REPORTS.glob("*/results.json")), ids=lambda p: p.parent.name)
+def test_every_committed_results_file_renders(tmp_path, capsys, results):
+    data = json.loads(results.read_text())
+    assert _check(tmp_path, capsys, data, 0) == 0, capsys.readouterr().err
+
+
+def test_version_1_results_render(tmp_path, capsys):
+    """A version-1 file (before md.not_judged) is brought up to the current layout, not refused."""
+    data = copy.deepcopy(ORIGINAL)
+    data["format_version"] = 1
+    data.get("md", {}).pop("not_judged", None)
+    assert 1 in UPGRADES and FORMAT_VERSION > 1
+    assert _check(tmp_path, capsys, data, 0) == 0
+
+
+@pytest.mark.parametrize("version", [FORMAT_VERSION + 1, 0, True, 1.0, "1", None])
+def test_unknown_versions_are_refused_saying_which_are_read(tmp_path, capsys, version):
+    data = _mutated(("format_version",), version)
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(data))
+    assert main(["report", str(src), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"versions {min(UPGRADES)} to {FORMAT_VERSION}" in err and str(src) in err
+    assert not (tmp_path / "out" / "report.html").exists()
+
+
+# Edits that keep a results file valid: free text, and a check's measured value and control as any
+# finite number (a verdict is data, not something the renderer recomputes). Refusing one is a failure.
+VALID_EDITS = [(("checks", k, key), st.text(max_size=40)) for k in range(3) for key in ("detail", "title")] + \
+              [(("checks", k, key), st.floats(-1e6, 1e6)) for k in range(3) for key in ("value", "control")] + \
+              [(("provenance", "command"), st.text(max_size=40))]
+
+
+@pytest.mark.slow
+def test_valid_edits_render(tmp_path_factory, capsys):
+    work = tmp_path_factory.mktemp("valid_edits")
+    counter = iter(range(10**6))
+
+    @settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(data=st.data())
+    def run(data):
+        path, values = data.draw(st.sampled_from(VALID_EDITS))
+        rc = _check(work, capsys, _mutated(path, data.draw(values)), next(counter))
+        assert rc == 0, f"a valid edit at {path} was refused"
+
+    run()

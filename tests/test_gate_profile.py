@@ -13,6 +13,8 @@ from gate_helpers import DATA, marginal_model, save_model
 from map_core.atoms.encoding import Encoding
 from map_core.atoms.frames import load_frames, save_frames
 from map_core.errors import MapSuiteError
+from map_core.files import shown_path
+from map_core.model.default import default_model_path
 from map_core.model.pixelcnn import ModelConfig
 from validation.cli.main import main
 from validation.gate.inputs import calibration_match
@@ -199,3 +201,14 @@ def test_gate_options_are_listed_in_pytest_help():
     assert run.returncode == 0
     for option in ("--model", "--profile", "--reference", "--out", "--gate-cache"):
         assert option in run.stdout
+
+
+def test_reports_name_shipped_files_without_absolute_paths(tmp_path, monkeypatch):
+    """A committed report must not carry one machine's folders (issue 26): shipped files are named
+    relative to the installation from any working directory; a user's own file keeps its spelling."""
+    monkeypatch.chdir(tmp_path)
+    assert load_profile("quick").as_dict()["source"] == "validation/gate/profiles/quick.toml"
+    assert shown_path(default_model_path()) == "map_core/data/default_model.pt"
+    (tmp_path / "mine.pt").write_bytes(b"")
+    assert shown_path(tmp_path / "mine.pt") == "mine.pt"
+    assert shown_path("/elsewhere/model.pt") == "/elsewhere/model.pt"

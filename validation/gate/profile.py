@@ -44,6 +44,7 @@ from pathlib import Path
 
 from map_core.atoms.encoding import ENCODINGS
 from map_core.errors import MapSuiteError
+from map_core.files import shown_path
 from validation.gate.registry import threshold_schema
 from validation.gate.values import BOOL, DEVICE, NONNEG, POS, PROB, STR, choice, ints
 
@@ -108,7 +109,7 @@ class Profile:
         return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()
 
     def as_dict(self) -> dict:
-        return {"source": self.source, **copy.deepcopy(self.data)}
+        return {"source": shown_path(self.source), **copy.deepcopy(self.data)}
 
 
 def shipped_path(name: str) -> Path:

@@ -10,6 +10,8 @@ from importlib import metadata
 
 import openmm
 
+from map_core.files import shown_path
+
 
 def provenance(inp, command: str | None = None) -> dict:
     """Model, data, profile, packages, seed and machine of a run."""
@@ -28,13 +30,13 @@ def provenance(inp, command: str | None = None) -> dict:
     except Exception:  # provenance must never stop a report
         platforms = []
     if inp.model is not None:
-        judged = {"model": {"path": str(inp.model_path), "sha256": inp.model_sha256, "config": inp.model.config.to_dict(),
+        judged = {"model": {"path": shown_path(inp.model_path), "sha256": inp.model_sha256, "config": inp.model.config.to_dict(),
                             "receptive_field": payload.get("receptive_field"),
                             "training": {k: prov.get(k) for k in train_keys if k in prov},
                             "training_settings": prov.get("settings"), "training_data_meta": prov.get("data_meta")}}
     else:  # boxes from another generator (validation.gate.sources.WindowSource)
         src = inp.source
-        judged = {"model": None, "boxes": {"path": str(src.path), "sha256": src.identity, "boxes": len(src.frames),
+        judged = {"model": None, "boxes": {"path": shown_path(src.path), "sha256": src.identity, "boxes": len(src.frames),
                                            "meta": src.frames.meta, "judging": src.judging}}
     ref = inp.reference.summary()
     ref["is_training_data"] = prov.get("data_sha256") == inp.reference.sha256 if payload else None

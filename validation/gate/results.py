@@ -15,7 +15,19 @@ from map_core.errors import MapSuiteError
 from map_core.files import write_text_atomic
 
 FORMAT = "map-suite-gate-results"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+
+def _from_version_1(results: dict) -> None:
+    """Version 2 added ``md.not_judged`` ({check: why}: the MD checks a profile leaves out by name);
+    a version-1 file predates it, so it judged every MD check it holds."""
+    if isinstance(results.get("md"), dict):
+        results["md"].setdefault("not_judged", {})
+
+
+# How each earlier version that has shipped is brought one version up, in place: the renderer and
+# everyone else read only the current layout.
+UPGRADES = {1: _from_version_1}
 
 
 def load_results(path) -> dict:
@@ -29,8 +41,13 @@ def load_results(path) -> dict:
         raise MapSuiteError(f"not a JSON results file ({exc})", path) from None
     if not isinstance(results, dict) or results.get("format") != FORMAT:
         raise MapSuiteError("not a gate results file (no format marker)", path)
-    if results.get("format_version") != FORMAT_VERSION:
-        raise MapSuiteError(f"results format version {results.get('format_version')} is not supported", path)
+    version = results.get("format_version")
+    if type(version) is not int or (version != FORMAT_VERSION and version not in UPGRADES):  # not True, not 1.0
+        raise MapSuiteError(f"results format version {version!r} is not supported (this map-suite reads "
+                            f"versions {min(UPGRADES)} to {FORMAT_VERSION})", path)
+    for older in range(version, FORMAT_VERSION):
+        UPGRADES[older](results)
+    results["format_version"] = FORMAT_VERSION
     problem = _shape_problem(results)
     if problem:
         raise MapSuiteError(f"not a complete gate results file: {problem}", path)
