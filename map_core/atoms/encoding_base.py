@@ -60,7 +60,8 @@ class Encoding(metaclass=_ByName):
     name: the registry key, recorded in checkpoints (``ModelConfig.encoding``) and generated files;
     label: what its classes are called in tables ("atom" classes); summary: its classes in a few
     words (command-line help); whole_molecules: every decoded atom belongs to a whole molecule
-    (no orphans possible), and `encode` takes molecule ids.
+    (no orphans possible), and `encode` takes molecule ids; rigid_molecules: every decoded molecule
+    has the same bond lengths and angle (its atoms are placed from a template, not voxel by voxel).
     """
 
     voxel_nm: float
@@ -69,6 +70,7 @@ class Encoding(metaclass=_ByName):
     label: ClassVar[str]
     summary: ClassVar[str]
     whole_molecules: ClassVar[bool]
+    rigid_molecules: ClassVar[bool]
 
     def __post_init__(self):
         if not self.voxel_nm > 0:

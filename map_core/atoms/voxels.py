@@ -116,6 +116,7 @@ class AtomClasses(Encoding):
     label = "atom"
     summary = "empty, O, H"
     whole_molecules = False
+    rigid_molecules = False
 
     @property
     def n_classes(self) -> int:

@@ -170,6 +170,7 @@ class WaterClasses(Encoding):
     label = "water fragment"
     summary = f"empty, O with one of {n_classes() - 1} H orientations: whole molecules only"
     whole_molecules = True
+    rigid_molecules = True
 
     @property
     def n_classes(self) -> int:

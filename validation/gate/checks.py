@@ -13,6 +13,16 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+# Units of code and files (nm, radians) as text for people shows them (Å, degrees): (factor, symbol).
+SHOWN_UNITS = {"nm": (10.0, "Å"), "rad": (180.0 / math.pi, "°")}
+
+
+def shown(value: float, unit: str) -> tuple:
+    """(value, unit) as people read it: nm -> Å, rad -> degrees, other units as they are."""
+    scale, symbol = SHOWN_UNITS.get(unit, (1.0, unit))
+    return value * scale, symbol
+
+
 
 @dataclass
 class Check:

@@ -35,7 +35,7 @@ from map_core.errors import MapSuiteError
 from map_core.files import write_text_atomic
 from validation.gate.boxes import window_frames, window_grids
 from validation.gate.cache import lock, seal, verified_bytes
-from validation.gate.checks import Check
+from validation.gate.checks import Check, shown
 from validation.gate.registry import MD_METHODS, MD_OBSERVABLES, names, spec
 from validation.md.checkpoints import load_md_checkpoint
 from validation.md.files import read_state_log
@@ -263,8 +263,9 @@ def md_checks(gen: dict, ref: dict, thresholds: dict, method: str, not_judged=()
             se = float(np.hypot(sg, sr)) if np.isfinite(sg) and np.isfinite(sr) else float("nan")
             value = abs(mg - mr)
             allowance = max(tol[tol_key], z * se) if np.isfinite(se) else tol[tol_key]
-            detail = (f"generated-seeded {mg:.5g} +- {sg:.2g}, training-seeded {mr:.5g} +- {sr:.2g} {unit}; "
-                      f"allowance max({tol[tol_key]:g}, {z:g} x {se:.2g})")
+            k, shown_unit = shown(1.0, unit)  # the text in Å and degrees, as the table shows the value
+            detail = (f"generated-seeded {mg * k:.5g} +- {sg * k:.2g}, training-seeded {mr * k:.5g} +- {sr * k:.2g} "
+                      f"{shown_unit}; allowance max({tol[tol_key] * k:g}, {z:g} x {se * k:.2g})")
             if np.isfinite(se) and se > 0:  # the difference in combined standard errors, two-sided normal p
                 extra = {"z_score": float(value / se), "p_value": float(math.erfc(value / se / math.sqrt(2.0))),
                          "statistic": "difference / combined block-averaged standard error (normal)"}

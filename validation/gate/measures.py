@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from map_core.atoms.frames import Frames
-from validation.gate.checks import histogram, kl_hist, rms_difference, wasserstein_hist
+from validation.gate.checks import histogram, kl_hist, rms_difference, shown, wasserstein_hist
 from validation.observables.energy import compute_intermolecular_energy
 from validation.observables.geometry import compute_hoh_angles, compute_oh_distances
 from validation.observables.hbonds import compute_hbonds
@@ -151,9 +151,9 @@ class Histogram(Measure):
             return kl_hist(hr, hg), (f"KL divergence D(P_train || P_gen) over {int(hg.sum())} generated and "
                                      f"{int(hr.sum())} training oxygens")
         lo, hi, bins = self.grid(structure)
+        (mean_g, unit), (mean_r, _) = shown(hist_mean(hg, lo, hi), self.mean_unit), shown(hist_mean(hr, lo, hi), self.mean_unit)
         return wasserstein_hist(hg, hr, (hi - lo) / bins), (
-            f"Wasserstein-1 distance; means: generated {hist_mean(hg, lo, hi):.4g}, "
-            f"training {hist_mean(hr, lo, hi):.4g} {self.mean_unit}".rstrip())
+            f"Wasserstein-1 distance; means: generated {mean_g:.4g}, training {mean_r:.4g} {unit}".rstrip())
 
 
 class Energy(Measure):

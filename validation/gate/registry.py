@@ -32,6 +32,8 @@ class CheckSpec:
     threshold_rule: the (validator, description) of that key in the profile schema.
     measure: structure checks: a validation.gate.measures.Measure; other groups: how the value
     is measured, in words. panel: x label of the report's distribution panel, if it has one.
+    fixed_by: an Encoding fact (attribute) that, when the judging encoding has it, fixes the check's
+    value by construction for generated and training boxes alike: it is shown, never counted as evidence.
     """
 
     name: str
@@ -43,6 +45,7 @@ class CheckSpec:
     measure: object = None
     threshold_rule: tuple = POS
     panel: str | None = None
+    fixed_by: str | None = None
 
 
 # MD observables judged per method: name, title, unit, key in [thresholds.md_tolerance]
@@ -67,14 +70,17 @@ def _md_rows() -> list:
 CHECKS = (
     CheckSpec("density", "structure", "density away from the burned-in region", "relative deviation", "density_rel",
               measure=m.Density()),
-    CheckSpec("orphan_rate", "structure", "orphan-defect rate", "fraction of atoms", "orphan_rate", measure=m.Orphans()),
+    CheckSpec("orphan_rate", "structure", "orphan-defect rate", "fraction of atoms", "orphan_rate", measure=m.Orphans(),
+              fixed_by="whole_molecules"),
     CheckSpec("g_OO", "structure", "O-O radial distribution g(r)", "RMS", "g_OO", measure=m.Rdf(("O", "O"))),
     CheckSpec("g_OH", "structure", "O-H radial distribution g(r)", "RMS", "g_OH", measure=m.Rdf(("O", "H"))),
     CheckSpec("g_HH", "structure", "H-H radial distribution g(r)", "RMS", "g_HH", measure=m.Rdf(("H", "H"))),
     CheckSpec("oh_bond", "structure", "O-H bond-length distribution", "nm", "oh_bond_w1_nm",
-              measure=m.Histogram(m.oh_distances, *m.OH_BOND_GRID, mean_unit="nm"), panel="O-H bond (Å)"),
+              measure=m.Histogram(m.oh_distances, *m.OH_BOND_GRID, mean_unit="nm"), panel="O-H bond (Å)",
+              fixed_by="rigid_molecules"),
     CheckSpec("hoh_angle", "structure", "H-O-H angle distribution", "rad", "hoh_angle_w1_rad",
-              measure=m.Histogram(m.hoh_angles, *m.HOH_ANGLE_GRID, mean_unit="rad"), panel="H-O-H angle (degrees)"),
+              measure=m.Histogram(m.hoh_angles, *m.HOH_ANGLE_GRID, mean_unit="rad"), panel="H-O-H angle (degrees)",
+              fixed_by="rigid_molecules"),
     CheckSpec("q4", "structure", "Steinhardt q4 distribution", "nats", "q4_kl",
               measure=m.Histogram(m.steinhardt(4), 0.0, 1.0, distance="kl"), panel="$q_4$"),
     CheckSpec("q6", "structure", "Steinhardt q6 distribution", "nats", "q6_kl",

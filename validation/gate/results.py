@@ -11,18 +11,31 @@ from pathlib import Path
 
 import numpy as np
 
+from map_core.atoms.encoding import ENCODINGS, Encoding
 from map_core.errors import MapSuiteError
 from map_core.files import write_text_atomic
+from validation.gate.registry import BY_NAME
+from validation.gate.structure import fixed_by_encoding
 
 FORMAT = "map-suite-gate-results"
 FORMAT_VERSION = 2
 
 
 def _from_version_1(results: dict) -> None:
-    """Version 2 added ``md.not_judged`` ({check: why}: the MD checks a profile leaves out by name);
-    a version-1 file predates it, so it judged every MD check it holds."""
+    """Version 2 added ``md.not_judged`` ({check: why}: the MD checks a profile leaves out by name;
+    a version-1 file judged every MD check it holds) and a structure check's
+    ``extra.fixed_by_encoding`` (a version-1 file of a model's boxes: derived from its encoding)."""
     if isinstance(results.get("md"), dict):
         results["md"].setdefault("not_judged", {})
+    calibration, provenance = results.get("calibration"), results.get("provenance")
+    model = calibration.get("model") if isinstance(calibration, dict) else None
+    if isinstance(provenance, dict) and provenance.get("model") and isinstance(model, dict) \
+            and isinstance(model.get("encoding"), str) and model["encoding"] in ENCODINGS:
+        coder = Encoding(model["encoding"], 1.0)  # only its facts are read, not its voxel size
+        for check in results["checks"]:
+            row = BY_NAME.get(check.get("name"))
+            if row is not None and isinstance(check.get("extra"), dict):
+                check["extra"].update(fixed_by_encoding(row, coder))
 
 
 # How each earlier version that has shipped is brought one version up, in place: the renderer and
@@ -45,10 +58,11 @@ def load_results(path) -> dict:
     if type(version) is not int or (version != FORMAT_VERSION and version not in UPGRADES):  # not True, not 1.0
         raise MapSuiteError(f"results format version {version!r} is not supported (this map-suite reads "
                             f"versions {min(UPGRADES)} to {FORMAT_VERSION})", path)
-    for older in range(version, FORMAT_VERSION):
-        UPGRADES[older](results)
-    results["format_version"] = FORMAT_VERSION
     problem = _shape_problem(results)
+    if not problem:  # upgrades read a well-formed file
+        for older in range(version, FORMAT_VERSION):
+            UPGRADES[older](results)
+        results["format_version"] = FORMAT_VERSION
     if problem:
         raise MapSuiteError(f"not a complete gate results file: {problem}", path)
     return results

@@ -128,7 +128,7 @@ class GateSession:
         clf_ctrl = self._classifier("heldout", fh, fr)
         values["classifier"] = _classifier_value(clf)
         control["classifier"] = _classifier_value(clf_ctrl)
-        return {"checks": structure_checks(values, self.inp.thresholds, control), "generated": gen, "training": ref,
+        return {"checks": structure_checks(values, self.inp.thresholds, control, self.coder), "generated": gen, "training": ref,
                 "heldout": held, "classifier": {"generated": clf, "heldout": clf_ctrl}}
 
     def _structure(self) -> dict:

@@ -110,9 +110,10 @@ def structure_values(gen: dict, ref: dict, structure: dict) -> dict:
     return {r.name: r.measure.compare(r.name, gen, ref, structure) for r in rows}
 
 
-def structure_checks(values: dict, thresholds: dict, control: dict | None = None) -> list:
+def structure_checks(values: dict, thresholds: dict, control: dict | None = None, coder=None) -> list:
     """Checks from `values` (name -> (value, detail)), the thresholds (a [thresholds] table) and,
-    optionally, the same values measured on held-out training frames."""
+    optionally, the same values measured on held-out training frames. `coder`: the judging encoding
+    (None: continuous), whose facts mark the checks it fixes (extra["fixed_by_encoding"])."""
     checks = []
     for row in structure_rows():
         if row.name not in values:
@@ -121,5 +122,12 @@ def structure_checks(values: dict, thresholds: dict, control: dict | None = None
         ctrl = control.get(row.name, (None, ""))[0] if control else None
         checks.append(Check(name=row.name, group="structure", title=row.title, value=float(value),
                             threshold=thresholds[row.threshold_key], relation=row.relation, unit=row.unit, detail=detail,
-                            control=ctrl))
+                            control=ctrl, extra=fixed_by_encoding(row, coder)))
     return checks
+
+
+def fixed_by_encoding(row, coder) -> dict:
+    """{"fixed_by_encoding": why} if the judging encoding fixes the check of `row`, else {}."""
+    if coder is None or row.fixed_by is None or not getattr(coder, row.fixed_by, False):
+        return {}
+    return {"fixed_by_encoding": f"{coder.name} encoding: {row.fixed_by.replace('_', ' ')}"}

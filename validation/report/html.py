@@ -15,6 +15,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from map_core.files import write_text_atomic
+from validation.gate.checks import shown
 from validation.report.figures import FIGURES, draw_all, inline_figures
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -27,10 +28,9 @@ def display(value, unit: str) -> tuple:
     """(text, unit) for people: nm -> Å, rad -> degrees, others as they are."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a", ""
-    scale, shown = {"nm": (10.0, "Å"), "rad": (180.0 / math.pi, "°")}.get(unit, (1.0, unit))
-    v = value * scale
+    v, symbol = shown(value, unit)
     text = f"{v:.4g}" if v == 0 or 1e-3 <= abs(v) < 1e5 else f"{v:.3e}"
-    return text, shown
+    return text, symbol
 
 
 def _rows(results: dict) -> list:
@@ -43,7 +43,7 @@ def _rows(results: dict) -> list:
             c["control"] <= c["threshold"] if c["relation"] == "<=" else c["control"] >= c["threshold"])
         extra = c.get("extra") or {}
         pv, z = extra.get("p_value"), extra.get("z_score")
-        rows.append(dict(c, value_text=value, threshold_text=threshold, control_text=control, unit_text=unit,
+        rows.append(dict(c, fixed=extra.get("fixed_by_encoding"), value_text=value, threshold_text=threshold, control_text=control, unit_text=unit,
                          control_fails=ctrl_fails, p_text="" if pv is None else f"{pv:.3g}",
                          z_text="" if z is None else f"{z:+.2f}", statistic=extra.get("statistic", "")))
     return rows
@@ -53,15 +53,19 @@ def markdown_table(results: dict) -> str:
     """The verdict table of a results.json as Markdown (for a README or a paper's supplement):
     one row per check with value, relation and threshold (Å and degrees for lengths and angles),
     the held-out control and the verdict."""
-    lines = [f"Verdict: **{results['verdict'].upper()}** ({sum(c['passed'] for c in results['checks'])} of "
-             f"{len(results['checks'])} checks passed; profile {results['profile']['profile']['name']}, "
+    rows = _rows(results)
+    evidence = [x for x in rows if not x["fixed"]]
+    fixed = f", {len(rows) - len(evidence)} more fixed by the encoding" if len(evidence) < len(rows) else ""
+    lines = [f"Verdict: **{results['verdict'].upper()}** ({sum(x['passed'] for x in evidence)} of "
+             f"{len(evidence)} checks passed{fixed}; profile {results['profile']['profile']['name']}, "
              f"{_judged_sha(results)}).", "",
              "| group | check | value | threshold | held-out control | p-value | verdict |", "|---|---|---|---|---|---|---|"]
-    for row in _rows(results):
+    for row in rows:
+        verdict = "fixed by the encoding" if row["fixed"] else "pass" if row["passed"] else "**FAIL**"
         unit = f" {row['unit_text']}" if row["unit_text"] else ""
         control = f"{row['control_text']}{unit}" if row["control_text"] else ""
         lines.append(f"| {row['group']} | `{row['name']}` | {row['value_text']}{unit} | {row['relation']} "
-                     f"{row['threshold_text']}{unit} | {control} | {row['p_text']} | {'pass' if row['passed'] else '**FAIL**'} |")
+                     f"{row['threshold_text']}{unit} | {control} | {row['p_text']} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
@@ -100,7 +104,8 @@ def render_html(results: dict, svgs: dict) -> str:
     return env.get_template(TEMPLATE).render(
         r=results, groups=groups, rows=rows, table1=_table1(results),
         figures=inline_figures(svgs, [name for name, _, _ in FIGURES]), svg_names=sorted(svgs),
-        passed=sum(1 for x in rows if x["passed"]), failed=[x for x in rows if not x["passed"]],
+        evidence=[x for x in rows if not x["fixed"]], fixed=[x for x in rows if x["fixed"]],
+        passed=sum(1 for x in rows if x["passed"] and not x["fixed"]), failed=[x for x in rows if not x["passed"]],
         too_tight=[x for x in rows if x["control_fails"]],
         profile_json=json.dumps(results.get("profile", {}), indent=1, sort_keys=True),
         provenance_json=json.dumps(results.get("provenance", {}), indent=1, sort_keys=True),
