@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 from map_core.atoms.frames import load_frames
-from validation.md.export import FORMATS, export_frames
+from validation.md.export import FORMATS, SUFFIXES, export_frames
 
 
 def add_arguments(p) -> None:
+    suffixes = "; ".join(f"{fmt} {', '.join(SUFFIXES[fmt])}" for fmt in FORMATS)
     p.add_argument("frames", help="frames file (.npz): generated boxes or MD frames")
     p.add_argument("--format", required=True, choices=tuple(FORMATS),
-                   help="pdb, dcd, xtc, gro (mdtraj), extxyz (ASE; i-PI) or lammps (a LAMMPS dump); dcd, xtc and "
-                        "lammps get a topology PDB beside them")
-    p.add_argument("--out", required=True, help="file to write; boxes of different atom counts become OUT_K files")
+                   help="required, no default. pdb: one model per box, any atom counts (ASE reads them all: "
+                        "ase.io.read(OUT, index=':'); mdtraj and OpenMM only if every box has the same atoms); "
+                        "extxyz (ASE, i-PI) and lammps (a LAMMPS dump; ASE format lammps-dump-text): one frame per "
+                        "box, any atom counts; dcd, xtc, gro (mdtraj): one file if every box has the same atoms, "
+                        "else one file per box, OUT_000.EXT, OUT_001.EXT, ...; dcd, xtc and lammps get a topology "
+                        "PDB beside them (STEM.top.pdb, STEM_K.top.pdb; none for a lammps dump of different atom "
+                        "counts). Lengths in the files: Å (PDB, extxyz, lammps) or nm (dcd, xtc, gro)")
+    p.add_argument("--out", required=True,
+                   help=f"required, no default: the file to write, ending in the format's suffix ({suffixes}); "
+                        "all files or none are written")
     p.add_argument("--repair", action="store_true",
-                   help="periodic, MD-ready boxes: orphans and molecules clashing across the seam removed first")
+                   help="off by default. Periodic, MD-ready boxes: orphan atoms and molecules clashing across the "
+                        "seam or inside the box removed first; the counts and densities before and after are printed")
 
 
 def run(args) -> int:
     frames = load_frames(args.frames, allow_empty_frames=True)
-    paths = export_frames(frames, args.format, args.out, repair_boxes=args.repair)
-    print(f"wrote {len(paths)} file(s): " + ", ".join(str(p) for p in paths))
+    result = export_frames(frames, args.format, args.out, repair_boxes=args.repair)
+    for k, counts in enumerate(result.boxes):
+        print(counts.line(k))
+    if len(result.paths) == 1:
+        print(f"wrote {result.paths[0]}")
+    else:
+        print(f"wrote {len(result.paths)} files:")
+        for path in result.paths:
+            print(f"  {path}")
     return 0

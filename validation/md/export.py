@@ -1,33 +1,97 @@
 """Water boxes in the files MD engines read: PDB, DCD, XTC, GRO, extended XYZ and LAMMPS dumps.
 
-Written through mdtraj (PDB, DCD, XTC, GRO, LAMMPS dump) and ASE (extended XYZ, which i-PI and
-ASE-based codes read). Each whole water is one HOH residue with atoms O, H1, H2 and two bonds;
-an orphan atom is a residue of its own (``ORP``), which no force field accepts, so boxes meant for
-MD are exported with ``repair=True`` (``map_core.atoms.molecules.repair``: orphans and molecules
-that clash across the periodic seam removed).
+Each whole water is one HOH residue with atoms O, H1, H2 and two bonds; an orphan atom is a
+residue of its own (``ORP``), which no force field accepts, so boxes meant for MD are exported
+with ``repair=True`` (``map_core.atoms.molecules.repair``: orphans and molecules that clash across
+the periodic seam or inside the box removed; the counts come back per box).
 
-A frames file whose frames share one atom list (an MD trajectory) becomes one multi-frame
-file; boxes of different atom counts (generated boxes) become one file per box, ``STEM_K.EXT``.
-DCD, XTC and LAMMPS dumps hold no topology: a PDB of the first frame is written beside them
-(``STEM.top.pdb``, ``STEM_K.top.pdb``) to read them back with. Lengths nm (Å in the PDB,
-extended XYZ and LAMMPS files, as those formats define them).
+One file holds every box where the format allows boxes of different atom counts (generated
+boxes nearly always differ):
+
+- PDB: one model (MODEL/ENDMDL) per box, each after a CRYST1 record of its own cell, no END
+  record (ASE would read it as one more, empty, box). ASE reads every model of any size
+  (``ase.io.read(path, index=":")``); mdtraj and OpenMM read a multi-model PDB only when every
+  model has the same atoms.
+- extended XYZ (ASE; i-PI): one frame per box, of any size.
+- LAMMPS dump: one snapshot per box (``ITEM: NUMBER OF ATOMS`` each), columns
+  ``id mol type element xu yu zu`` (type 1 O, 2 H; mol 0 for an orphan); ASE reads any
+  (format ``lammps-dump-text``), mdtraj only with equal atom counts and a topology.
+
+DCD, XTC and GRO hold one atom count per file (GROMACS, mdtraj and ASE read no GRO of varying
+frames), so boxes of different atom counts become one file per box, ``STEM_K.EXT`` (K from 000).
+DCD, XTC and LAMMPS dumps hold no topology: a PDB of the (first) box is written beside them
+(``STEM.top.pdb``, ``STEM_K.top.pdb``); a LAMMPS dump of boxes of different atom counts gets none
+(its columns name the elements and molecules). Every output is staged beside its target and
+moved into place only when all of them are written: a refusal or failure leaves nothing.
+Lengths nm (Å in the PDB, extended XYZ and LAMMPS files, as those formats define them).
 """
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from openmm.app import PDBFile
 
-from map_core.atoms.encoding import encoding_class
 from map_core.atoms.frames import Frames
 from map_core.atoms.molecules import repair, water_indices
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path
 from validation.md.boxes import make_waters_whole
+from validation.md.engine import density_g_cm3
+from validation.md.imports import SUFFIXES as READ_SUFFIXES
 
 FORMATS = {"pdb": ".pdb", "dcd": ".dcd", "xtc": ".xtc", "gro": ".gro", "extxyz": ".xyz", "lammps": ".lammpstrj"}
+# the suffixes each format accepts: those `map-suite validate --boxes` (validation.md.imports) reads back
+SUFFIXES = {fmt: tuple(s for s, f in READ_SUFFIXES.items() if f == fmt) for fmt in FORMATS}
 NEEDS_TOPOLOGY = ("dcd", "xtc", "lammps")
+ONE_FILE_ANY_COUNTS = ("pdb", "extxyz", "lammps")  # formats holding boxes of different atom counts in one file
+LAMMPS_TYPES = {"O": 1, "H": 2}
+
+
+@dataclass
+class BoxCounts:
+    """What one exported box holds, before and after repair (equal without repair).
+
+    molecules: whole waters; orphan_atoms: atoms in no whole water; density g/cm3 of the whole
+    waters in the box's volume. seam_removed / clash_removed: molecules removed by the repair for
+    clashing only across the periodic seam / clashing inside the box.
+    """
+
+    atoms_in: int
+    molecules_in: int
+    orphan_atoms_in: int
+    density_in: float
+    atoms_out: int
+    molecules_out: int
+    orphan_atoms_out: int
+    density_out: float
+    seam_removed: int = 0
+    clash_removed: int = 0
+    repaired: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self, k: int) -> str:
+        """One line for people."""
+        if not self.repaired:
+            return (f"box {k}: {self.atoms_out} atoms, {self.molecules_out} molecules, {self.orphan_atoms_out} orphan atoms, "
+                    f"{self.density_out:.3f} g/cm3")
+        removed = self.molecules_in - self.molecules_out
+        return (f"box {k}: {self.molecules_in} -> {self.molecules_out} molecules ({removed} removed: {self.seam_removed} "
+                f"clashing across the periodic seam, {self.clash_removed} clashing inside the box), "
+                f"{self.orphan_atoms_in} orphan atoms removed, {self.density_in:.3f} -> {self.density_out:.3f} g/cm3")
+
+
+@dataclass
+class Export:
+    """The files written (in the order written) and each box's counts."""
+
+    paths: list
+    boxes: list
 
 
 def ordered_box(positions, elements, molecule, box) -> tuple:
@@ -70,54 +134,149 @@ def _trajectory(boxes: list, box_nm: np.ndarray):
                              unitcell_angles=np.full((len(boxes), 3), 90.0, np.float32))
 
 
-def _write(traj, fmt: str, path: Path) -> list:
-    written = []
-    if fmt in NEEDS_TOPOLOGY:
-        top = path.with_suffix(".top.pdb")
-        with atomic_path(top) as tmp:
-            traj[0].save_pdb(str(tmp))
-        written.append(top)
-    with atomic_path(path) as tmp:
-        if fmt == "extxyz":
-            from ase import Atoms  # local: only extended XYZ needs ASE
-            from ase.io import write
+def _write_pdb(boxes: list, box_nm, path: Path, first: int = 0) -> None:
+    """One model per box, each after the CRYST1 record of its cell; atom lines by OpenMM's writer."""
+    with open(path, "w") as fh:
+        fh.write("REMARK   1 CREATED WITH MAP-SUITE EXPORT: ONE MODEL PER BOX\n")
+        for k, (b, edges) in enumerate(zip(boxes, box_nm)):
+            a, b_, c = 10.0 * np.asarray(edges, dtype=np.float64)
+            fh.write(f"CRYST1{a:9.3f}{b_:9.3f}{c:9.3f}{90.0:7.2f}{90.0:7.2f}{90.0:7.2f} P 1           1 \n")
+            try:
+                PDBFile.writeModel(topology(b[1], b[2]).to_openmm(), 10.0 * b[0], fh, modelIndex=k + 1)
+            except ValueError as exc:  # coordinates beyond the fixed columns
+                raise MapSuiteError(f"box {first + k} does not fit a PDB ({exc})") from None
 
-            symbols = [a.element.symbol for a in traj.topology.atoms]
-            images = [Atoms(symbols, positions=10.0 * traj.xyz[i], cell=10.0 * traj.unitcell_lengths[i], pbc=True)
-                      for i in range(traj.n_frames)]
-            write(str(tmp), images, format="extxyz")
-        else:
-            traj.save(str(tmp))  # mdtraj picks the writer from the suffix, which atomic_path keeps
+
+def _write_lammps(boxes: list, box_nm, path: Path) -> None:
+    """A LAMMPS dump (units real: Å), one snapshot per box, columns id mol type element xu yu zu."""
+    with open(path, "w") as fh:
+        for k, ((pos, elements, is_water), edges) in enumerate(zip(boxes, box_nm)):
+            n_waters = int(is_water.sum()) // 3
+            mol = np.concatenate([np.repeat(np.arange(1, n_waters + 1), 3), np.zeros(len(elements) - 3 * n_waters, int)])
+            fh.write(f"ITEM: TIMESTEP\n{k}\nITEM: NUMBER OF ATOMS\n{len(elements)}\nITEM: BOX BOUNDS pp pp pp\n")
+            fh.writelines(f"0.0 {10.0 * e:.6f}\n" for e in edges)
+            fh.write("ITEM: ATOMS id mol type element xu yu zu\n")
+            xyz = 10.0 * np.asarray(pos, dtype=np.float64)
+            fh.writelines(f"{i + 1} {m} {LAMMPS_TYPES[str(el)]} {el} {x:.5f} {y:.5f} {z:.5f}\n"
+                          for i, (m, el, (x, y, z)) in enumerate(zip(mol, elements, xyz)))
+
+
+def _write_extxyz(boxes: list, box_nm, path: Path) -> None:
+    from ase import Atoms  # local: only extended XYZ needs ASE
+    from ase.io import write
+
+    images = [Atoms([str(e) for e in b[1]], positions=10.0 * b[0], cell=10.0 * np.asarray(edges), pbc=True)
+              for b, edges in zip(boxes, box_nm)]
+    write(str(path), images, format="extxyz")
+
+
+def _write_mdtraj(boxes: list, box_nm, fmt: str, path: Path) -> None:
+    traj = _trajectory(boxes, box_nm)
+    {"dcd": traj.save_dcd, "xtc": traj.save_xtc, "gro": traj.save_gro}[fmt](str(path))
+
+
+def _write(boxes: list, box_nm, fmt: str, path: Path, stage, first: int = 0) -> list:
+    """Write `boxes` (one file) through `stage` (path -> temporary path); return the target paths."""
+    shared = all(np.array_equal(b[1], boxes[0][1]) and np.array_equal(b[2], boxes[0][2]) for b in boxes)
+    written = []
+    if fmt in NEEDS_TOPOLOGY and shared:
+        top = path.with_suffix(".top.pdb")
+        _write_pdb(boxes[:1], box_nm[:1], stage(top), first)
+        written.append(top)
+    tmp = stage(path)
+    if fmt == "pdb":
+        _write_pdb(boxes, box_nm, tmp, first)
+    elif fmt == "extxyz":
+        _write_extxyz(boxes, box_nm, tmp)
+    elif fmt == "lammps":
+        _write_lammps(boxes, box_nm, tmp)
+    else:
+        _write_mdtraj(boxes, box_nm, fmt, tmp)
     return written + [path]
 
 
-def export_frames(frames: Frames, fmt: str, out, repair_boxes: bool = False) -> list:
-    """Write `frames` in format `fmt` (a key of FORMATS) to `out`; return the paths written.
+def _counts(atoms_in: int, molecules_in: int, molecules_out: int, atoms_out: int, volume: float, report=None) -> BoxCounts:
+    return BoxCounts(
+        atoms_in=atoms_in, molecules_in=molecules_in, orphan_atoms_in=atoms_in - 3 * molecules_in,
+        density_in=density_g_cm3(molecules_in, volume), atoms_out=atoms_out, molecules_out=molecules_out,
+        orphan_atoms_out=atoms_out - 3 * molecules_out, density_out=density_g_cm3(molecules_out, volume),
+        seam_removed=report.seam_molecules_removed if report else 0,
+        clash_removed=report.clash_molecules_removed if report else 0, repaired=report is not None)
 
-    repair_boxes: make each box periodic and MD-ready first (orphans and seam clashes removed).
+
+def prepare_boxes(frames: Frames, repair_boxes: bool = False) -> tuple:
+    """([(positions, elements, is_water)] per box as written, [BoxCounts] per box).
+
+    repair_boxes: make each box periodic and MD-ready first (orphans and seam clashes removed). The
+    frames' molecule ids are kept where they have any (whole MD molecules stay whole across the
+    seam); boxes without ids are grouped as decoded atoms (generated) or as continuous positions.
     """
+    voxel = frames.meta.get("voxel_nm") if frames.meta.get("method") == "map" else None
+    boxes, counts = [], []
+    for f in range(len(frames)):
+        pos, el, mol, box = frames.positions[f], frames.elements[f], frames.molecule[f], frames.box[f]
+        volume, atoms_in = float(np.prod(box)), len(el)
+        try:
+            if repair_boxes:
+                known = mol if np.any(mol >= 0) else None
+                pos, el, mol, report = repair(pos, el, box, voxel=voxel, molecule=known)
+                counts.append(_counts(atoms_in, report.molecules_in, report.molecules_out, len(el), volume, report))
+            else:
+                n = len(water_indices(el, mol))
+                counts.append(_counts(atoms_in, n, n, atoms_in, volume))
+            boxes.append(ordered_box(pos, el, mol, box))
+        except ValueError as exc:  # a molecule id that is not one O and two H
+            raise MapSuiteError(f"box {f}: {exc}") from None
+    return boxes, counts
+
+
+def box_paths(out: Path, n: int) -> list:
+    """The file names of `n` boxes written one file per box: STEM_000.EXT, STEM_001.EXT, ..."""
+    width = max(3, len(str(n - 1)))
+    return [out.with_name(f"{out.stem}_{k:0{width}d}{out.suffix}") for k in range(n)]
+
+
+def check_target(fmt: str, out) -> Path:
+    """`out` as a Path if it suits format `fmt`; MapSuiteError otherwise."""
     if fmt not in FORMATS:
         raise MapSuiteError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     out = Path(out)
-    if out.suffix != FORMATS[fmt]:
-        raise MapSuiteError(f"a {fmt} file must end in {FORMATS[fmt]}", out)
+    if out.suffix.lower() not in SUFFIXES[fmt]:
+        raise MapSuiteError(f"a {fmt} file must end in {' or '.join(SUFFIXES[fmt])}", out)
+    return out
+
+
+def export_frames(frames: Frames, fmt: str, out, repair_boxes: bool = False) -> Export:
+    """Write `frames` in format `fmt` (a key of FORMATS) to `out` (or one file per box beside it,
+    see the module docstring); return the paths written and each box's counts.
+
+    repair_boxes: make each box periodic and MD-ready first (orphans and seam clashes removed).
+    All files or none: outputs are staged beside their targets and moved into place at the end.
+    """
+    out = check_target(fmt, out)
     if len(frames) == 0:
         raise MapSuiteError("no frames to export")
-    voxel = frames.meta.get("voxel_nm") if frames.meta.get("method") == "map" else None
-    encoding = encoding_class(frames.meta.get("encoding"))  # None: frames no encoding wrote (MD)
-    whole = encoding is not None and encoding.whole_molecules  # decoded whole molecules: keep them as they are
-    boxes = []
-    for f in range(len(frames)):
-        pos, el, mol, box = frames.positions[f], frames.elements[f], frames.molecule[f], frames.box[f]
-        if repair_boxes:
-            pos, el, mol, _ = repair(pos, el, box, voxel=voxel, molecule=mol if whole else None)
-        boxes.append(ordered_box(pos, el, mol, box))
+    boxes, counts = prepare_boxes(frames, repair_boxes)
     if not any(len(b[1]) for b in boxes):
         raise MapSuiteError("every box is empty: nothing to export")
     shared = all(np.array_equal(b[1], boxes[0][1]) and np.array_equal(b[2], boxes[0][2]) for b in boxes)
-    if shared:
-        return _write(_trajectory(boxes, frames.box), fmt, out)
+    if shared or fmt in ONE_FILE_ANY_COUNTS:
+        parts = [(out, list(range(len(boxes))))]
+    else:
+        empty = [k for k, b in enumerate(boxes) if len(b[1]) == 0]
+        if empty:
+            raise MapSuiteError(f"box {empty[0]} has no atoms{' after repair' if repair_boxes else ''}: a {fmt} file cannot "
+                                f"hold it (pdb, extxyz and lammps can)", out)
+        parts = [(p, [k]) for k, p in enumerate(box_paths(out, len(boxes)))]
+    targets = [t for p, _ in parts for t in ([p.with_suffix(".top.pdb")] if fmt in NEEDS_TOPOLOGY else []) + [p]]
+    for t in targets:
+        if t.is_dir():
+            raise MapSuiteError("is a folder: not overwritten", t)
     written = []
-    for f, b in enumerate(boxes):
-        written += _write(_trajectory([b], frames.box[f : f + 1]), fmt, out.with_name(f"{out.stem}_{f:03d}{out.suffix}"))
-    return written
+    with contextlib.ExitStack() as staging:  # every atomic_path renames onto its target only if all succeeded
+        def stage(path):
+            return staging.enter_context(atomic_path(path))
+
+        for path, idx in parts:
+            written += _write([boxes[k] for k in idx], frames.box[idx], fmt, path, stage, first=idx[0])
+    return Export(paths=written, boxes=counts)
