@@ -14,6 +14,7 @@ from map_core.atoms.voxels import decode
 from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
 from map_core.model.receptive_field import receptive_field
+from map_core.sampling import generate
 from map_core.sampling.generate import SamplingJob, generate_to_file
 from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
 
@@ -78,3 +79,30 @@ def test_no_burn_in_is_the_raw_canvas(model, tmp_path):
     assert frames.extra["grids"].shape == (1, *SHAPE)
     per_voxel = 3 if model.config.coder().whole_molecules else 1  # a fragment class is a whole molecule
     assert len(frames.positions[0]) == per_voxel * np.count_nonzero(frames.extra["grids"][0])
+
+
+def test_progress_says_which_boxes_and_a_resume_says_how_many_were_done(model, tmp_path, capsys, monkeypatch):
+    """A run interrupted after its first batch resumes saying how much was done, and the bar names the
+    boxes it draws (issue 26); the file equals an uninterrupted run's."""
+    job = SamplingJob((6, 6, 6), 3, seed=5, batch=1)
+    whole = tmp_path / "whole.npz"
+    generate_to_file(model, whole, job, progress=False, burn_in=0)
+
+    real_map_tasks = generate.map_tasks
+
+    def first_batch_then_stop(client, fn, todo, shared, done=None):
+        real_map_tasks(client, fn, todo[:1], shared=shared, done=done)
+        raise KeyboardInterrupt  # as a kill between batches
+
+    out = tmp_path / "boxes.npz"
+    with monkeypatch.context() as m:
+        m.setattr(generate, "map_tasks", first_batch_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            generate_to_file(model, out, job, progress=False, burn_in=0)
+    capsys.readouterr()
+    generate_to_file(model, out, job, progress=True, burn_in=0)
+    err = capsys.readouterr().err
+    assert "resuming" in err and "1 of 3 boxes done" in err
+    assert "box 2 of 3" in err and "box 3 of 3" in err and "box 1 of 3" not in err
+    assert np.array_equal(load_frames(out, allow_empty_frames=True).extra["grids"],
+                          load_frames(whole, allow_empty_frames=True).extra["grids"])

@@ -25,6 +25,12 @@ import torch
 from map_core.errors import MapSuiteError
 
 
+def progress_desc(what: str, progress) -> str:
+    """Description of a sampler's progress bar: `what`, and which boxes of the job where `progress`
+    is a label (generate_to_file passes "boxes 3-4 of 8") rather than True."""
+    return f"{what}, {progress}" if isinstance(progress, str) else what
+
+
 class ModelKind(ABC):
     """One kind of model. name: its registry key (``ModelConfig.kind``, recorded in checkpoints);
     description: one line for people."""

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from map_core.model import wavefront_sampler
 from map_core.model.choice import box_uniforms, choose
-from map_core.model.kind_base import ModelKind
+from map_core.model.kind_base import ModelKind, progress_desc
 from map_core.model.pixelcnn import PixelCNN3D, eval_copy, one_hot
 from map_core.model.receptive_field import receptive_field
 
@@ -74,7 +74,7 @@ class OneStagePixelCNN(ModelKind):
         cols = max(rf.cols, rf.cols_back)
         planes = range(nz)
         if progress:
-            planes = tqdm(planes, desc="generate (reference)", unit="plane")
+            planes = tqdm(planes, desc=progress_desc("generate (reference)", progress), unit="plane")
         for k in planes:
             z = z0 + k
             zs = max(0, z - rf.planes_back)

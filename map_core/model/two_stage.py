@@ -32,7 +32,7 @@ from tqdm import tqdm
 from map_core.errors import MapSuiteError
 from map_core.model import wavefront_sampler
 from map_core.model.choice import box_uniforms, choose
-from map_core.model.kind_base import ModelKind
+from map_core.model.kind_base import ModelKind, progress_desc
 from map_core.model.one_stage import OneStagePixelCNN
 from map_core.model.pixelcnn import PixelCNN3D, eval_copy
 from map_core.model.receptive_field import ReceptiveField, receptive_field
@@ -175,7 +175,7 @@ class TwoStage(ModelKind):
             u = _stage2_uniforms(canvas, seed, first_box + b)
             lattice = Lattice(canvas.values[b : b + 1] > 0, canvas.values[b : b + 1])  # classes: a view, kept current
             todo = lattice.sites[canvas.free[b][tuple(lattice.sites[:, 1:].T)]]
-            for site in tqdm(todo, desc="generate (reference, stage 2)", unit="molecule", disable=not progress):
+            for site in tqdm(todo, desc=progress_desc("generate (reference, stage 2)", progress), unit="molecule", disable=not progress):
                 logits = turner.logits_at(lattice, site[None])[0]
                 cls, lp = choose(logits, u[_box_index(site, canvas.box)], temperature)
                 canvas.values[b, site[1], site[2], site[3]] = cls + 1
@@ -212,7 +212,7 @@ class TwoStage(ModelKind):
         logp2 = torch.zeros(len(canvas.values), dtype=torch.float64)
         pushed = torch.zeros_like(logits)
         steps = range(len(mol_start) - 1)
-        for t in tqdm(steps, desc="generate (stage 2)", unit="step", disable=not progress):
+        for t in tqdm(steps, desc=progress_desc("generate (stage 2)", progress), unit="step", disable=not progress):
             rows = mol_order[mol_start[t] : mol_start[t + 1]]
             rows = rows[free[rows]]
             if len(rows):

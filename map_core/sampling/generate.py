@@ -26,6 +26,7 @@ import dataclasses
 import json
 import math
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,7 +178,9 @@ def _check_device(device: str, sampler: str) -> str:
 def sample_piece(first: int, count: int, piece: Path, model, job: SamplingJob, progress: bool) -> str:
     """Sample boxes [first, first + count) of a generation `job` (its shape: the canvas) and write them to
     `piece` (atomically)."""
-    grids, logp = job.sample(model, first, count, progress)
+    label = progress and (f"box {first + 1} of {job.n_boxes}" if count == 1 else
+                          f"boxes {first + 1}-{first + count} of {job.n_boxes}")  # which part of the job the bar shows
+    grids, logp = job.sample(model, first, count, label)
     with atomic_path(piece) as tmp:
         np.savez(tmp, grids=grids.numpy(), log_prob=logp.numpy())
     return str(piece)
@@ -215,6 +218,9 @@ def generate_to_file(model, out_path, job: SamplingJob, *, burn_in: float = 1.0,
         write_text_atomic(job_file, json.dumps(record, sort_keys=True))
     todo = [(first, count, partial / f"boxes_{first:06d}_{count:06d}.npz") for first, count in job.batches()]
     todo = [t for t in todo if not t[2].exists()]
+    if progress and len(todo) < len(job.batches()):
+        print(f"generate: resuming from {partial}: {n_boxes - sum(t[1] for t in todo)} of {n_boxes} boxes done",
+              file=sys.stderr, flush=True)
     done = None
     if client is not None and progress:
         done = lambda k, n: print(f"generate: {k} of {n} batches done on the cluster", flush=True)  # noqa: E731
