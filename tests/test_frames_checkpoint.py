@@ -1,7 +1,11 @@
 """The frames file and checkpoints: round trips and refusal of bad files."""
 
 import json
+import os
 import pickle
+import subprocess
+import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -12,6 +16,7 @@ from map_core.atoms.frames import Frames, load_frames, save_frames
 from map_core.errors import MapSuiteError
 from map_core.model.checkpoint import check_voxel_size, load_checkpoint, load_model, save_checkpoint
 from map_core.model.pixelcnn import ModelConfig, PixelCNN3D
+from validation.cli.main import main
 
 
 def lattice_frames(n_frames=2, seed=0):
@@ -88,20 +93,20 @@ def test_bad_checkpoints_are_refused(tmp_path, capsys):
     save_checkpoint(good, model, {})
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(good.read_bytes()[:200])
-    with pytest.raises(MapSuiteError, match="not a readable checkpoint"):
+    with pytest.raises(MapSuiteError, match="not a map-suite checkpoint .*not a torch file"):
         load_checkpoint(corrupt)
     evil = tmp_path / "evil.pt"
     torch.save({"format": "map-suite-checkpoint", "payload": Exploit()}, evil)
-    with pytest.raises(MapSuiteError, match="refused"):
+    with pytest.raises(MapSuiteError, match="not a map-suite checkpoint .*refused"):
         load_checkpoint(evil)
     raw = tmp_path / "raw.pkl"
     raw.write_bytes(pickle.dumps(Exploit()))
-    with pytest.raises(MapSuiteError, match="refused|not a readable"):
+    with pytest.raises(MapSuiteError, match="not a map-suite checkpoint .*not a torch file"):
         load_checkpoint(raw)
     assert "this must never run" not in capsys.readouterr().out
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
-    with pytest.raises(MapSuiteError, match="not a MAP suite checkpoint"):
+    with pytest.raises(MapSuiteError, match="not a map-suite checkpoint .*format marker"):
         load_checkpoint(foreign)
     with pytest.raises(MapSuiteError, match="no such"):
         load_checkpoint(tmp_path / "missing.pt")
@@ -113,3 +118,71 @@ def test_bad_checkpoints_are_refused(tmp_path, capsys):
         load_model(nan)
     with pytest.raises(MapSuiteError, match="voxel size mismatch"):
         check_voxel_size(0.025, 0.03, "x.npz")
+
+
+GRO = """water
+    3
+    1SOL     OW    1   0.126   1.624   1.679
+    1SOL    HW1    2   0.190   1.661   1.747
+    1SOL    HW2    3   0.177   1.568   1.613
+   1.86206   1.86206   1.86206
+"""
+
+
+def not_a_checkpoint(kind, folder):
+    """A file of `kind` that is not a map-suite checkpoint."""
+    path = folder / {"gro": "water.gro", "pdb": "water.pdb", "zip": "other.zip", "npz": "frames.npz"}.get(kind, f"{kind}.pt")
+    if kind == "gro":
+        path.write_text(GRO)
+    elif kind == "pdb":
+        path.write_text("ATOM      1  OW  SOL     1       1.260  16.240  16.790  1.00  0.00           O\nEND\n")
+    elif kind == "text":
+        path.write_text("hello, I am a text file\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "zip":
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("notes.txt", "a zip archive, not a torch file")
+    elif kind == "npz":
+        np.savez(path, positions=np.zeros((3, 3)))
+    elif kind == "pickle":
+        path.write_bytes(pickle.dumps({"format": "map-suite-checkpoint"}, protocol=4))
+    elif kind == "dict":
+        torch.save({"weights": torch.zeros(3), "epoch": 7}, path)
+    elif kind == "dict_protocol4":  # opcodes the plain-data (weights_only) load refuses
+        torch.save({"weights": torch.zeros(3)}, path, pickle_protocol=4)
+    elif kind == "tensor":
+        torch.save(torch.zeros(3), path)
+    elif kind == "code":
+        torch.save({"format": "map-suite-checkpoint", "payload": Exploit()}, path)
+    return path
+
+
+KINDS = ["gro", "pdb", "text", "empty", "zip", "npz", "pickle", "dict", "dict_protocol4", "tensor", "code"]
+
+
+@pytest.mark.filterwarnings("error")  # a warning of torch's would be one more line on stderr
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_file_that_is_not_a_checkpoint_gets_one_line_of_ours(kind, tmp_path, capsys):
+    path = not_a_checkpoint(kind, tmp_path)
+    out = tmp_path / "boxes.npz"
+    assert main(["generate", "--model", str(path), "--out", str(out), "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    line = lines[0]
+    assert str(path) in line and "not a map-suite checkpoint" in line and "map-suite train" in line
+    assert "WeightsUnpickler" not in line and "Please file an issue" not in line and "weights_only" not in line
+    assert "this must never run" not in captured.out and not out.exists()
+
+
+def test_a_gro_file_as_model_in_a_real_process(tmp_path):
+    """The whole program, as a user runs it: stderr holds exactly our one line (no torch warning)."""
+    path = not_a_checkpoint("gro", tmp_path)
+    done = subprocess.run([sys.executable, "-m", "validation.cli", "generate", "--model", str(path), "--out",
+                           str(tmp_path / "boxes.npz"), "--no-progress"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"map-suite generate: error: {path}: not a map-suite checkpoint (a torch file "
+                                        "written by `map-suite train` was expected); it is not a torch file (or a "
+                                        "truncated one)"]

@@ -7,6 +7,9 @@ would run code when unpickled is refused rather than executed.
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
+import zipfile
 from pathlib import Path
 
 import torch
@@ -39,21 +42,51 @@ def save_checkpoint(path, model, provenance: dict, training_state: dict | None =
         torch.save(payload, tmp)
 
 
+NOT_A_CHECKPOINT = "not a map-suite checkpoint (a torch file written by `map-suite train` was expected)"
+
+
+def _refuse(why: str, path) -> MapSuiteError:
+    """The one line for a file that is not a checkpoint: our words and a short reason, never torch's text."""
+    return MapSuiteError(f"{NOT_A_CHECKPOINT}; {why}", path)
+
+
 def load_checkpoint(path, map_location="cpu") -> dict:
-    """Read and check a checkpoint; raise MapSuiteError naming the file on any problem."""
+    """Read and check a checkpoint; raise MapSuiteError naming the file on any problem.
+
+    Anything that is not a checkpoint (a GRO, PDB or text file, an empty file, a zip archive that is
+    not a torch file, a torch file of other content or one holding objects that a plain-data load
+    refuses) gets one line of ours (``NOT_A_CHECKPOINT`` and a short reason), never torch's message.
+    """
     path = Path(path)
     if not path.exists():
         raise MapSuiteError("no such checkpoint file", path)
+    if not path.is_file():
+        raise _refuse("it is a folder, not a file", path)
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with open(path, "rb") as fh:
+            empty = not fh.read(1)
+    except OSError as exc:
+        raise MapSuiteError(f"cannot read the checkpoint ({exc.strerror or exc.__class__.__name__})", path) from None
+    if empty:
+        raise _refuse("the file is empty", path)
+    # torch.save writes a zip archive: anything else (text, GRO, PDB, a bare pickle, a truncated
+    # file) is not read at all, so torch's unpickler never sees it.
+    if not zipfile.is_zipfile(path):
+        raise _refuse("it is not a torch file (or a truncated one)", path)
+    try:
+        with warnings.catch_warnings():  # torch's warnings would be more lines on stderr
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if "Unpickler error" in ln or "Unsupported" in ln]
-        why = lines[0].split(". Please")[0] if lines else "unsafe content"
-        raise MapSuiteError(f"refused: not a plain-data checkpoint, weights_only load failed ({why})", path) from None
-    except Exception as exc:  # noqa: BLE001 - any bytes: torch's readers fail in many ways on a damaged file
-        raise MapSuiteError(f"not a readable checkpoint ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})", path) from None
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
+        why = (f"refused: it holds code or objects other than plain data ({found.group(1)}), never loaded" if found
+               else "refused: its content is not the plain data a safe load reads")
+        raise _refuse(why, path) from None
+    except Exception:  # noqa: BLE001 - any bytes: torch's readers fail in many ways on a damaged file
+        raise _refuse("it is a zip archive but not a torch file (or a damaged one)", path) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise MapSuiteError("not a MAP suite checkpoint (no format marker)", path)
+        held = f"a {type(payload).__name__}" + (" without the map-suite format marker" if isinstance(payload, dict) else "")
+        raise _refuse(f"it is a torch file holding {held}", path)
     if payload.get("format_version") != FORMAT_VERSION:
         raise MapSuiteError(f"checkpoint format version {payload.get('format_version')} is not supported (expected {FORMAT_VERSION})", path)
     for key, kind in (("config", dict), ("state_dict", dict), ("provenance", dict)):

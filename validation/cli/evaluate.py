@@ -21,11 +21,13 @@ from validation.gate.reference import HELDOUT_FRACTION
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", required=True, help="checkpoint (.pt)")
-    p.add_argument("--data", required=True, help="frames file (.npz), MD frames or generated boxes")
-    p.add_argument("--crop", type=count(2), default=32, help="crop side, voxels")
-    p.add_argument("--crops", type=count(1), default=16, help="number of crops")
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--model", required=True, help="checkpoint (.pt) written by `map-suite train`")
+    p.add_argument("--data", required=True, help="frames file (.npz), MD frames or generated boxes; the model's own "
+                   "training file is judged on the frames its training held out")
+    p.add_argument("--crop", type=count(2), default=32,
+                   help="side of the cubic crops scored, voxels (default: %(default)s)")
+    p.add_argument("--crops", type=count(1), default=16, help="number of crops scored (default: %(default)s)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed of the crop positions (default: %(default)s)")
 
 
 def run(args) -> int:

@@ -14,29 +14,44 @@ from map_core.model.default import default_model_path
 from map_core.sampling.generate import SAMPLER_FUNCTIONS, SamplingJob, generate_to_file
 
 
+SHAPE = [48, 48, 48]  # default box, voxels
+SHIPPED_VOXEL_NM = 0.05  # voxel of the shipped default model (map_core/data/default_model.pt), for the help text
+
+
 def add_arguments(p) -> None:
-    p.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped default model")
-    p.add_argument("--shape", type=count(1), nargs=3, metavar=("NZ", "NY", "NX"), default=[48, 48, 48], help="box in voxels")
-    p.add_argument("--n-boxes", type=count(1), default=1)
-    p.add_argument("--temperature", type=NONNEGATIVE, default=1.0, help="softmax temperature (0: argmax)")
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--model", default=None,
+                   help="checkpoint (.pt) written by `map-suite train`; default: the shipped default model")
+    p.add_argument("--shape", type=count(1), nargs=3, metavar=("NZ", "NY", "NX"), default=list(SHAPE),
+                   help="box edges in voxels of the model, whose checkpoint sets the voxel size (the shipped model's "
+                        f"is {SHIPPED_VOXEL_NM} nm, so the default {' '.join(map(str, SHAPE))} is a "
+                        f"{SHAPE[0] * SHIPPED_VOXEL_NM:g} nm box)")
+    p.add_argument("--n-boxes", type=count(1), default=1, help="number of boxes to generate (default: %(default)s)")
+    p.add_argument("--temperature", type=NONNEGATIVE, default=1.0,
+                   help="softmax temperature, >= 0; 0: argmax (default: %(default)s)")
+    p.add_argument("--seed", type=SEED, default=0,
+                   help="random seed of the sampling; the same seed gives the same boxes (default: %(default)s)")
     p.add_argument("--boundary", choices=["outside", "empty"], default="outside",
-                   help="what surrounds the box: nothing (as training crops saw) or empty voxels")
+                   help="what surrounds the box: outside: nothing (as training crops saw); empty: empty voxels "
+                        "(default: %(default)s)")
     p.add_argument("--sampler", choices=list(SAMPLER_FUNCTIONS), default="fast",
-                   help="fast: cached exact sampler (default); reference: slow window-per-voxel sampler, same result")
-    p.add_argument("--batch", type=count(1), default=1, help="boxes generated together (each batch is kept on disk)")
+                   help="fast: cached exact sampler; reference: slow window-per-voxel sampler, same result "
+                        "(default: %(default)s)")
+    p.add_argument("--batch", type=count(1), default=1,
+                   help="boxes generated together, each batch kept on disk when done (default: %(default)s)")
     p.add_argument("--burn-in", type=NONNEGATIVE, default=1.0, metavar="FIELDS",
                    help="margin generated around each box and discarded, in receptive fields (default: %(default)s; "
                         "0: the raw canvas, every atom)")
     p.add_argument("--repair", action="store_true",
                    help="periodic, MD-ready boxes: orphans and molecules clashing across the seam removed (counts in meta)")
-    p.add_argument("--device", default="cpu", help="where the fast sampler runs: cpu (default), cuda, cuda:N")
+    p.add_argument("--device", default="cpu",
+                   help="where the fast sampler runs: cpu, cuda, cuda:N (default: %(default)s)")
     p.add_argument("--out", required=True, help="frames file to write (.npz)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS|local:N",
                    help="sample the batches as Dask tasks: a scheduler address (tcp://host:8786), a scheduler file, or "
-                        "local:N for N worker processes here; the output equals a single-process run's")
-    p.add_argument("--threads", type=count(1), default=None)
-    p.add_argument("--no-progress", action="store_true")
+                        "local:N for N worker processes here; the output equals a single-process run's (default: "
+                        "none, one process)")
+    p.add_argument("--threads", type=count(1), default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 def run(args) -> int:

@@ -1,5 +1,5 @@
 """`map-suite motif scan|generate`: rare low-density motifs of the training data, and water generated
-around one of them (seed 000, Results 2)."""
+around one of them (the 3D water MAP paper, seed 000, Results 2)."""
 
 from __future__ import annotations
 
@@ -24,33 +24,55 @@ from validation.report.motif import render_motif_report
 CHUNK = 50  # frames per resumable piece of a scan
 
 
+SCAN = ("scan the training frames for the local density of water in probe cubes and list the low-density "
+        "sites, rare motifs (the 3D water MAP paper, seed 000: Results 2, Fig. 4)")
+GENERATE = ("generate water around the motif of one site of a scan, then turn the box and regenerate it in "
+            "generative iterations (the 3D water MAP paper, seed 000: Results 2, Fig. 4-5); resumable")
+
+
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="motif_command", required=True, metavar="{scan,generate}")
-    s = sub.add_parser("scan", help="local density of water in probe cubes over training frames; low-density sites")
-    s.add_argument("--data", default=None, help="periodic training frames (default: the shipped training set)")
-    s.add_argument("--out", required=True, help="scan file to write (.json)")
-    s.add_argument("--model", default=None, help="model whose voxel sets the default probe (default: the shipped model)")
+    s = sub.add_parser("scan", help=SCAN, description=SCAN)
+    s.add_argument("--data", default=None, help="periodic training frames, frames file (.npz) (default: the shipped "
+                   "training set)")
+    s.add_argument("--out", required=True, help="scan file to write (.json); resumable from OUT.partial/")
+    s.add_argument("--model", default=None, help="checkpoint (.pt) whose voxel sets the default probe (default: the "
+                   "shipped model)")
     s.add_argument("--probe-nm", type=POSITIVE, default=None,
-                   help="probe cube edge, nm (default: seed 000's 0.625 nm as whole voxels of the model: 0.60 at 0.05)")
-    s.add_argument("--stride-nm", type=POSITIVE, default=None, help="spacing of probe centres, nm (default: probe / 4)")
+                   help="probe cube edge, nm (default: the 3D water MAP paper's 0.625 nm (seed 000) rounded to whole "
+                        "voxels of the model: 0.60 nm at 0.05 nm voxels)")
+    s.add_argument("--stride-nm", type=POSITIVE, default=None,
+                   help="spacing of probe centres, nm (default: the probe edge / 4)")
     s.add_argument("--quantile", type=FRACTION, default=0.045,
-                   help="sites at or below this quantile of the density (default: seed 000's 4.5 %%)")
-    s.add_argument("--threshold", type=POSITIVE, default=None, help="sites at or below this density, g/cm3 (replaces --quantile)")
-    s.add_argument("--max-sites", type=count(1), default=50)
-    s.add_argument("--no-progress", action="store_true")
-    g = sub.add_parser("generate", help="generate water around a motif of a scan, with generative iterations")
-    g.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped default model")
-    g.add_argument("--scan", required=True, help="scan file of map-suite motif scan")
-    g.add_argument("--data", default=None, help="the frames the scan was made on (default: the file it names)")
-    g.add_argument("--site", type=count(0), default=0, help="site of the scan (default 0: the first listed)")
+                   help="sites at or below this quantile of the density, in (0, 1) (default: %(default)s, the 4.5 %% "
+                        "of the 3D water MAP paper, seed 000)")
+    s.add_argument("--threshold", type=POSITIVE, default=None,
+                   help="sites at or below this density, g/cm3, in place of --quantile (default: none, --quantile "
+                        "decides)")
+    s.add_argument("--max-sites", type=count(1), default=50,
+                   help="most sites listed, at most one per frame, densest first (default: %(default)s)")
+    s.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    g = sub.add_parser("generate", help=GENERATE, description=GENERATE)
+    g.add_argument("--model", default=None,
+                   help="checkpoint (.pt) written by `map-suite train`; default: the shipped default model")
+    g.add_argument("--scan", required=True, help="scan file (.json) written by `map-suite motif scan`")
+    g.add_argument("--data", default=None, help="the frames file the scan was made on (default: the file the scan "
+                   "names)")
+    g.add_argument("--site", type=count(0), default=0,
+                   help="index of the site in the scan's list (default: %(default)s, the first listed)")
     g.add_argument("--shape", type=count(1), nargs=3, metavar=("NZ", "NY", "NX"), default=[40, 40, 40],
-                   help="box in voxels (default 40 40 40: 2 nm at 0.05 nm, the size of seed 000's training samples)")
-    g.add_argument("--iterations", type=count(1), default=4)
-    g.add_argument("--seed", type=SEED, default=0)
-    g.add_argument("--temperature", type=POSITIVE, default=1.0)
-    g.add_argument("--out", required=True, help="folder for the iterations, motif.json and motif.html")
-    g.add_argument("--threads", type=count(1), default=None)
-    g.add_argument("--no-progress", action="store_true")
+                   help="box edges in voxels of the model (default: 40 40 40: 2 nm at 0.05 nm voxels, the size of "
+                        "the training samples of the 3D water MAP paper, seed 000)")
+    g.add_argument("--iterations", type=count(1), default=4,
+                   help="generative iterations: each turns the box and regenerates all but the region kept "
+                        "(default: %(default)s)")
+    g.add_argument("--seed", type=SEED, default=0,
+                   help="random seed of the sampling; the same seed gives the same boxes (default: %(default)s)")
+    g.add_argument("--temperature", type=POSITIVE, default=1.0, help="softmax temperature, > 0 (default: %(default)s)")
+    g.add_argument("--out", required=True, help="folder for the iterations, motif.json and motif.html; a rerun "
+                   "resumes there")
+    g.add_argument("--threads", type=count(1), default=None, help="torch CPU threads (default: torch's choice)")
+    g.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
 
 
 def run(args) -> int:

@@ -15,49 +15,67 @@ from map_core.training.train import PRECISIONS, TrainSettings, train
 
 def add_arguments(p) -> None:
     c, s = ModelConfig(), TrainSettings()
-    p.add_argument("--data", required=True, help="frames file (.npz) of training boxes")
+    p.add_argument("--data", required=True, help="frames file (.npz) of training boxes (MD frames, periodic)")
     p.add_argument("--out", required=True, help="checkpoint to write (.pt); also the resume point")
-    kinds = "; ".join(f"{k.name}: {k.description}" for k in KINDS.values())
-    p.add_argument("--kind", choices=list(KINDS), default=c.kind, help=f"model kind ({kinds}); default %(default)s")
-    p.add_argument("--layers", type=count(1), default=c.layers, help="PixelCNN layers (default %(default)s)")
-    p.add_argument("--filters", type=count(1), default=c.filters, help="channels per stack (default %(default)s)")
-    p.add_argument("--kernel", type=count(3), default=c.kernel, help="odd kernel side (3: the seed's 3x3x3)")
+    kinds = "; ".join(f"{k.name}: {k.description.removeprefix(k.name + ': ').removeprefix(k.name + ' ')}" for k in KINDS.values())
+    p.add_argument("--kind", choices=list(KINDS), default=c.kind, help=f"model kind ({kinds}); default: %(default)s")
+    p.add_argument("--layers", type=count(1), default=c.layers,
+                   help="number of masked 3D convolution layers of the PixelCNN (default: %(default)s)")
+    p.add_argument("--filters", type=count(1), default=c.filters,
+                   help="channels (feature maps) per layer of each stack (default: %(default)s)")
+    p.add_argument("--kernel", type=count(3), default=c.kernel,
+                   help="odd kernel side, voxels (default: %(default)s, the 3x3x3 kernels of the 3D water MAP paper, "
+                        "seed 000)")
     p.add_argument("--activation", choices=["gated", "relu"], default=c.activation,
-                   help="gated: tanh x sigmoid (default); relu")
+                   help="gated: tanh x sigmoid gates; relu: plain ReLU (default: %(default)s)")
     p.add_argument("--head", type=count(0), default=c.head,
-                   help="width of the output head's hidden layer, the rank of the logits (default: --filters)")
+                   help="width of the output head's hidden layer, the rank of the logits, channels (default: "
+                        "%(default)s, meaning the same as --filters)")
     p.add_argument("--reach", type=POSITIVE, default=c.reach_nm,
-                   help="two-stage: how far stage 2 looks for oxygens and earlier turns, nm (default %(default)s)")
+                   help="two-stage: how far stage 2 looks for oxygens and earlier turns, nm (default: %(default)s)")
     p.add_argument("--dropout", type=real(0.0, 1.0, hi_open=True), default=c.dropout,
-                   help="dropout before the last layer (default %(default)s)")
+                   help="dropout probability before the last layer, in [0, 1) (default: %(default)s)")
     p.add_argument("--init-from", default="", metavar="CHECKPOINT",
                    help="start a fresh run from this model's weights where they fit (two-stage: stage 1 from a "
-                        "one-stage model's trunk)")
+                        "one-stage model's trunk); default: none, random initial weights")
     classes = " or ".join(f"{e.name} ({e.summary})" for e in ENCODING_CLASSES)
     p.add_argument("--encoding", choices=list(ENCODINGS), default=c.encoding,
-                   help=f"voxel classes: {classes}; default %(default)s")
+                   help=f"voxel classes: {classes}; default: %(default)s")
     p.add_argument("--voxel", type=POSITIVE, default=c.voxel_nm, help="voxel side, nm (default: %(default)s)")
-    p.add_argument("--crop", type=count(2), default=s.crop, help="crop side, voxels")
-    p.add_argument("--steps", type=count(0), default=s.steps, help="total optimiser steps")
-    p.add_argument("--batch", type=count(1), default=s.batch, help="crops per step")
-    p.add_argument("--lr", type=POSITIVE, default=s.lr)
+    p.add_argument("--crop", type=count(2), default=s.crop,
+                   help="side of the cubic training crops, voxels (default: %(default)s)")
+    p.add_argument("--steps", type=count(0), default=s.steps,
+                   help="total optimiser steps, counting those of a resumed run (default: %(default)s)")
+    p.add_argument("--batch", type=count(1), default=s.batch, help="crops per optimiser step (default: %(default)s)")
+    p.add_argument("--lr", type=POSITIVE, default=s.lr,
+                   help=f"learning rate, per step (default: %(default)s; SGD with momentum {s.momentum})")
     p.add_argument("--lr-drop-steps", type=count(1), nargs="+", default=None, metavar="STEP",
                    help="at each of these steps the learning rate is multiplied by --lr-drop-factor (default: "
                         "never); with --resume, drops may be added for steps not yet taken")
-    p.add_argument("--lr-drop-factor", type=real(0.0, 1.0, lo_open=True), default=None, help=f"default {s.lr_drop_factor}")
-    p.add_argument("--optimizer", choices=["sgd", "adam"], default=s.optimizer)
+    p.add_argument("--lr-drop-factor", type=real(0.0, 1.0, lo_open=True), default=None,
+                   help=f"factor applied to the learning rate at each --lr-drop-steps step, in (0, 1] "
+                        f"(default: {s.lr_drop_factor})")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default=s.optimizer,
+                   help=f"sgd: SGD with momentum {s.momentum}, as the 3D water MAP paper (seed 000); adam: Adam "
+                        f"(default: %(default)s)")
     p.add_argument("--rotations", choices=["seed", "full", "none"], default=s.rotations,
-                   help="augmentation: seed 000's 90/180-degree rotations (7), the full cube group (24), or none")
-    p.add_argument("--test-fraction", type=FRACTION, default=s.test_fraction)
-    p.add_argument("--test-crops", type=count(1), default=s.test_crops)
-    p.add_argument("--checkpoint-every", type=count(1), default=s.checkpoint_every)
-    p.add_argument("--seed", type=SEED, default=s.seed)
+                   help="augmentation by rotating crops: seed: the 90/180-degree rotations (7) of the 3D water MAP "
+                        "paper (seed 000); full: the full cube group (24); none (default: %(default)s)")
+    p.add_argument("--test-fraction", type=FRACTION, default=s.test_fraction,
+                   help="fraction of the frames held out for the test cross-entropy, the last ones in time, in "
+                        "(0, 1) (default: %(default)s)")
+    p.add_argument("--test-crops", type=count(1), default=s.test_crops,
+                   help="crops cut from the held-out frames to measure the test cross-entropy (default: %(default)s)")
+    p.add_argument("--checkpoint-every", type=count(1), default=s.checkpoint_every,
+                   help="write the checkpoint (the resume point) every this many steps (default: %(default)s)")
+    p.add_argument("--seed", type=SEED, default=s.seed,
+                   help="random seed: initial weights, dropout, crops and rotations (default: %(default)s)")
     p.add_argument("--threads", type=count(1), default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default="cpu", help="where training runs: cpu (default), cuda, cuda:N")
+    p.add_argument("--device", default="cpu", help="where training runs: cpu, cuda, cuda:N (default: %(default)s)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto: bf16 autocast on CUDA, fp32 on the CPU (default); fp32; bf16")
+                   help="auto: bf16 autocast on CUDA, fp32 on the CPU; fp32; bf16 (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 def run(args) -> int:

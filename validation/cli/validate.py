@@ -15,13 +15,15 @@ from map_core.atoms.encoding import ENCODINGS
 from map_core.cluster import dask_client
 from map_core.errors import MapSuiteError
 from validation.gate.inputs import resolve_gate_inputs
+from validation.gate.profile import SHIPPED
 from validation.gate.registry import GROUPS
 from validation.md.imports import SEED_CLASSES
 from validation.report.run import run_gate
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped default model")
+    p.add_argument("--model", default=None,
+                   help="checkpoint (.pt) written by `map-suite train`; default: the shipped default model")
     p.add_argument("--boxes", default=None, help="judge boxes from another generator instead of a model: a frames file, "
                    "PDB, GRO, DCD/XTC/LAMMPS dump (with --top), extxyz or .npy class grids; the Markov checks are "
                    "then not applicable")
@@ -30,9 +32,11 @@ def add_arguments(p) -> None:
     p.add_argument("--encoding", choices=ENCODINGS, default=None, help="with --boxes --voxel: the classes to voxelise "
                    "into (default: atoms for .npy grids, else the profile's calibration encoding)")
     p.add_argument("--classes", default=",".join(SEED_CLASSES), help="with .npy class grids: class order "
-                   "(default: %(default)s, the seed authors')")
+                   "(default: %(default)s, that of the grids of the 3D water MAP paper's authors, seed 000)")
     p.add_argument("--top", default=None, help="with DCD, XTC or LAMMPS boxes: topology file (PDB)")
-    p.add_argument("--profile", default="quick", help="smoke, quick, paper, or a profile .toml file (default: %(default)s)")
+    p.add_argument("--profile", default="quick",
+                   help=f"sizes, run lengths and thresholds of the gate: a shipped profile ({', '.join(SHIPPED)}; "
+                        "validation/gate/profiles/NAME.toml) or the path of a profile .toml file (default: %(default)s)")
     p.add_argument("--reference", default=None,
                    help="frames file to compare with; default: the model's training data (checkpoint provenance)")
     p.add_argument("--out", required=True, help="report folder: report.html, results.json, figures/")
@@ -41,9 +45,11 @@ def add_arguments(p) -> None:
     p.add_argument("--groups", default="structure,markov,md", help="comma-separated groups to run (default: %(default)s)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS|local:N",
                    help="run the sampling batches and MD runs as Dask tasks: a scheduler address (tcp://host:8786), a "
-                        "scheduler file, or local:N for N worker processes here; workers must share the cache's file system")
-    p.add_argument("--seed", type=SEED, default=None, help="override the profile's seed")
-    p.add_argument("--no-progress", action="store_true")
+                        "scheduler file, or local:N for N worker processes here; workers must share the cache's file system "
+                        "(default: none, one process)")
+    p.add_argument("--seed", type=SEED, default=None,
+                   help="random seed of the gate run, in place of the profile's seed (default: the profile's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
 
 
 def run(args) -> int:
