@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from validation.cli.main import main
-from validation.gate.results import FORMAT_VERSION, UPGRADES
+from validation.gate.results import FORMAT_VERSION, UPGRADES, load_results
+from validation.report.html import render_html
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 RESULTS = REPORTS / "default-quick" / "results.json"
@@ -95,13 +96,18 @@ def test_every_committed_results_file_renders(tmp_path, capsys, results):
     assert _check(tmp_path, capsys, data, 0) == 0, capsys.readouterr().err
 
 
-def test_version_1_results_render(tmp_path, capsys):
-    """A version-1 file (before md.not_judged) is brought up to the current layout, not refused."""
+def test_version_1_results_render(tmp_path):
+    """A version-1 file (before md.not_judged) is brought up to the current layout, not refused
+    (the HTML only: the committed-file test above draws the figures through `map-suite report`)."""
     data = copy.deepcopy(ORIGINAL)
     data["format_version"] = 1
     data.get("md", {}).pop("not_judged", None)
     assert 1 in UPGRADES and FORMAT_VERSION > 1
-    assert _check(tmp_path, capsys, data, 0) == 0
+    src = tmp_path / "v1.json"
+    src.write_text(json.dumps(data))
+    results = load_results(src)
+    assert results["format_version"] == FORMAT_VERSION and results["md"]["not_judged"] == {}
+    assert "</html>" in render_html(results, {})
 
 
 @pytest.mark.parametrize("version", [FORMAT_VERSION + 1, 0, True, 1.0, "1", None])

@@ -3,7 +3,11 @@
 Each whole water is one HOH residue with atoms O, H1, H2 and two bonds; an orphan atom is a
 residue of its own (``ORP``), which no force field accepts, so boxes meant for MD are exported
 with ``repair=True`` (``map_core.atoms.molecules.repair``: orphans and molecules that clash across
-the periodic seam or inside the box removed; the counts come back per box).
+the periodic seam or inside the box removed; the counts come back per box). The repair leaves a
+box thinner than the liquid (its density is printed); ``relax_ps`` (``--relax PS``, which implies
+the repair) then relaxes each repaired box with OpenMM (``validation.md.relax``: minimisation, PS
+ps of NPT of q-TIP4P/F at 300 K and 1 bar, molecules moved into the mean box of the second half of
+NPT) and writes the relaxed positions and box edges instead.
 
 One file holds every box where the format allows boxes of different atom counts (generated
 boxes nearly always differ):
@@ -29,6 +33,7 @@ Lengths nm (Å in the PDB, extended XYZ and LAMMPS files, as those formats defin
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,8 +45,9 @@ from map_core.atoms.molecules import repair, water_indices
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path
 from validation.md.boxes import make_waters_whole
-from validation.md.engine import density_g_cm3
+from validation.md.engine import density_g_cm3, seed_for
 from validation.md.imports import SUFFIXES as READ_SUFFIXES
+from validation.md.relax import check_relax_ps, relax_box
 
 FORMATS = {"pdb": ".pdb", "dcd": ".dcd", "xtc": ".xtc", "gro": ".gro", "extxyz": ".xyz", "lammps": ".lammpstrj"}
 # the suffixes each format accepts: those `map-suite validate --boxes` (validation.md.imports) reads back
@@ -57,7 +63,10 @@ class BoxCounts:
 
     molecules: whole waters; orphan_atoms: atoms in no whole water; density g/cm3 of the whole
     waters in the box's volume. seam_removed / clash_removed: molecules removed by the repair for
-    clashing only across the periodic seam / clashing inside the box.
+    clashing only across the periodic seam / clashing inside the box. With a relaxation (after the
+    repair): relax_ps of NPT, minimised_kj_mol the potential energy per molecule after minimisation
+    (kJ/mol), box_out_nm and box_relaxed_nm the edges (nm) before and after, density_relaxed the
+    density (g/cm3) in the relaxed box; all None without.
     """
 
     atoms_in: int
@@ -71,6 +80,11 @@ class BoxCounts:
     seam_removed: int = 0
     clash_removed: int = 0
     repaired: bool = False
+    relax_ps: float | None = None
+    minimised_kj_mol: float | None = None
+    box_out_nm: list | None = None
+    box_relaxed_nm: list | None = None
+    density_relaxed: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -81,9 +95,15 @@ class BoxCounts:
             return (f"box {k}: {self.atoms_out} atoms, {self.molecules_out} molecules, {self.orphan_atoms_out} orphan atoms, "
                     f"{self.density_out:.3f} g/cm3")
         removed = self.molecules_in - self.molecules_out
-        return (f"box {k}: {self.molecules_in} -> {self.molecules_out} molecules ({removed} removed: {self.seam_removed} "
+        text = (f"box {k}: {self.molecules_in} -> {self.molecules_out} molecules ({removed} removed: {self.seam_removed} "
                 f"clashing across the periodic seam, {self.clash_removed} clashing inside the box), "
                 f"{self.orphan_atoms_in} orphan atoms removed, {self.density_in:.3f} -> {self.density_out:.3f} g/cm3")
+        if self.relax_ps is None:
+            return text
+        edges = " x ".join
+        return (f"{text}; relaxed ({self.relax_ps:g} ps NPT, 300 K, 1 bar; minimised {self.minimised_kj_mol:.1f} kJ/mol "
+                f"per molecule): {self.density_out:.3f} -> {self.density_relaxed:.3f} g/cm3, box "
+                f"{edges(f'{10 * e:.2f}' for e in self.box_out_nm)} -> {edges(f'{10 * e:.2f}' for e in self.box_relaxed_nm)} Å")
 
 
 @dataclass
@@ -246,24 +266,50 @@ def check_target(fmt: str, out) -> Path:
     return out
 
 
-def export_frames(frames: Frames, fmt: str, out, repair_boxes: bool = False) -> Export:
+def relax_boxes(boxes: list, counts: list, edges: np.ndarray, ps: float, seed: int = 0, progress: bool = False) -> None:
+    """Relax every repaired box of `boxes` (``validation.md.relax.relax_box``, `ps` ps of NPT; box k draws
+    from the seed stream (seed, k)) in place: its positions, its row of `edges` (K, 3) nm and its counts."""
+    for k, (pos, elements, is_water) in enumerate(boxes):
+        if progress:
+            print(f"export: relaxing box {k + 1} of {len(boxes)} ({len(pos) // 3} molecules, {ps:g} ps NPT)",
+                  file=sys.stderr, flush=True)
+        try:
+            relaxed = relax_box(pos, edges[k], ps, seed=seed_for(seed, k))
+        except MapSuiteError as exc:
+            raise MapSuiteError(f"box {k} could not be relaxed: {exc}") from None
+        boxes[k] = (relaxed.positions, elements, is_water)
+        counts[k].relax_ps, counts[k].minimised_kj_mol = relaxed.ps, relaxed.minimised_kj_mol
+        counts[k].box_out_nm, counts[k].box_relaxed_nm = edges[k].tolist(), relaxed.box.tolist()
+        counts[k].density_relaxed = relaxed.density_after
+        edges[k] = relaxed.box
+
+
+def export_frames(frames: Frames, fmt: str, out, repair_boxes: bool = False, relax_ps: float | None = None,
+                  seed: int = 0, progress: bool = False) -> Export:
     """Write `frames` in format `fmt` (a key of FORMATS) to `out` (or one file per box beside it,
     see the module docstring); return the paths written and each box's counts.
 
     repair_boxes: make each box periodic and MD-ready first (orphans and seam clashes removed).
+    relax_ps: then relax each repaired box with `relax_ps` ps of NPT (implies `repair_boxes`; box k's MD
+    draws from the seed stream (seed, k)); the relaxed positions and box edges are written.
+    progress: one line on stderr per box relaxed.
     All files or none: outputs are staged beside their targets and moved into place at the end.
     """
     out = check_target(fmt, out)
+    if relax_ps is not None:
+        relax_ps, repair_boxes = check_relax_ps(relax_ps), True
     if len(frames) == 0:
         raise MapSuiteError("no frames to export")
     boxes, counts = prepare_boxes(frames, repair_boxes)
     if not any(len(b[1]) for b in boxes):
         raise MapSuiteError("every box is empty: nothing to export")
+    empty = [k for k, b in enumerate(boxes) if len(b[1]) == 0]
+    if relax_ps is not None and empty:
+        raise MapSuiteError(f"box {empty[0]} has no molecules after repair: nothing to relax")
     shared = all(np.array_equal(b[1], boxes[0][1]) and np.array_equal(b[2], boxes[0][2]) for b in boxes)
     if shared or fmt in ONE_FILE_ANY_COUNTS:
         parts = [(out, list(range(len(boxes))))]
     else:
-        empty = [k for k, b in enumerate(boxes) if len(b[1]) == 0]
         if empty:
             raise MapSuiteError(f"box {empty[0]} has no atoms{' after repair' if repair_boxes else ''}: a {fmt} file cannot "
                                 f"hold it (pdb, extxyz and lammps can)", out)
@@ -272,11 +318,14 @@ def export_frames(frames: Frames, fmt: str, out, repair_boxes: bool = False) -> 
     for t in targets:
         if t.is_dir():
             raise MapSuiteError("is a folder: not overwritten", t)
+    edges = np.array(frames.box, dtype=np.float64)
+    if relax_ps is not None:  # atom lists stay as they are: only positions and box edges change
+        relax_boxes(boxes, counts, edges, relax_ps, seed, progress)
     written = []
     with contextlib.ExitStack() as staging:  # every atomic_path renames onto its target only if all succeeded
         def stage(path):
             return staging.enter_context(atomic_path(path))
 
         for path, idx in parts:
-            written += _write([boxes[k] for k in idx], frames.box[idx], fmt, path, stage, first=idx[0])
+            written += _write([boxes[k] for k in idx], edges[idx], fmt, path, stage, first=idx[0])
     return Export(paths=written, boxes=counts)
