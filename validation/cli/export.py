@@ -33,8 +33,10 @@ def add_arguments(p) -> None:
                         "(0.5 fs steps, as the gate's MD), the molecules moved into the mean box of the second half "
                         f"of the NPT; the relaxed positions and box edges are written and the density before and "
                         f"after and the minimised energy per molecule are printed. PS in ps, from "
-                        f"{RELAX_PS.lo:g} to {MAX_RELAX_PS:g}; a few ps bring a repaired box most of the way back "
-                        "to the liquid's density (about 1 g/cm3), tens of ps equilibrate it")
+                        f"{RELAX_PS.lo:g} to {MAX_RELAX_PS:g}. Generated boxes need more than a few ps to get back to "
+                        "the liquid's density (about 1 g/cm3): 1.6 nm boxes were at 0.92-0.97 g/cm3 after 3 ps "
+                        "(benchmarks/seam_study.py), one reached 1.02 in 6 ps. About 5-10 s per ps for 130 molecules "
+                        "on one CPU core")
     p.add_argument("--seed", type=SEED, default=0,
                    help="random seed of the --relax MD (velocities, thermostat, barostat; box K draws from the "
                         "stream (seed, K)); the same seed gives the same boxes on the same OpenMM platform "

@@ -17,6 +17,7 @@
 - ``trajectory``: a run read back as mdtraj or as map_core frames;
 - ``simulate``: a fresh box simulated into a frames file (training data);
 - ``export``: frames as PDB, DCD, XTC, GRO, extended XYZ or a LAMMPS dump;
+- ``relax``: a repaired box minimised and run in NPT towards the liquid's density (``export --relax``);
 - ``stats``: block averages of correlated series.
 """
 

@@ -271,7 +271,7 @@ def relax_boxes(boxes: list, counts: list, edges: np.ndarray, ps: float, seed: i
     from the seed stream (seed, k)) in place: its positions, its row of `edges` (K, 3) nm and its counts."""
     for k, (pos, elements, is_water) in enumerate(boxes):
         if progress:
-            print(f"export: relaxing box {k + 1} of {len(boxes)} ({len(pos) // 3} molecules, {ps:g} ps NPT)",
+            print(f"export: relaxing box {k} ({k + 1} of {len(boxes)}; {len(pos) // 3} molecules, {ps:g} ps NPT)",
                   file=sys.stderr, flush=True)
         try:
             relaxed = relax_box(pos, edges[k], ps, seed=seed_for(seed, k))
