@@ -43,7 +43,7 @@ from benchmarks.machine import machine_info
 from map_core.atoms.frames import Frames, load_frames
 from map_core.atoms.molecules import CLASH_NM, make_whole, water_indices
 from map_core.atoms.neighbors import pairs_within
-from map_core.files import write_text_atomic
+from map_core.files import shown_path, write_text_atomic
 from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
 from map_core.sampling.generate import SamplingJob, generate_to_file
@@ -203,9 +203,9 @@ def run(n_boxes: int = 4, voxels: int = 32, seed: int = 0, relax_ps: float = 3.0
     return {
         "machine": machine_info(), "torch_threads": torch.get_num_threads(),
         "settings": {"boxes": n_boxes, "voxels": voxels, "edge_nm": edge, "voxel_nm": voxel, "seed": seed,
-                     "relax_ps": relax_ps, "training_cubes": cubes, "model": str(default_model_path()),
+                     "relax_ps": relax_ps, "training_cubes": cubes, "model": shown_path(default_model_path()),
                      "model_sha256": hashlib.sha256(default_model_path().read_bytes()).hexdigest(), "threads": threads,
-                     "training_frames": str(TRAINING)},
+                     "training_frames": shown_path(TRAINING)},
         "generate_wall_s": generate_s,  # None: the boxes were read from --frames
         "generated": {"boxes": generated, "total": gen},
         "training_cubes": {"boxes": control, "total": summary(control)},
