@@ -101,13 +101,15 @@ def test_learns_real_water(tmp_path, md_frames):
     """A small model on real MD water beats the class-frequency baseline on held-out frames.
 
     0.05 nm voxels (4x fewer than the default per nm^3) make the structure dense enough to be
-    learnt in a few hundred steps; the default-voxel run is in the issue's closing note.
+    learnt in a few hundred steps; the default-voxel run is in the issue's closing note. lr 0.003:
+    at 0.005 and 0.01 some seeds (and float summation orders) stay on the class-frequency plateau
+    for all 400 steps (ratio 0.9999); at 0.003 seeds 0 and 1 reach 0.83-0.85.
     """
     data = tmp_path / "water.npz"
     save_frames(data, md_frames)
     torch.manual_seed(0)
     prov = train(data, tmp_path / "m.pt", ModelConfig(layers=4, filters=8, dropout=0.0, voxel_nm=0.05),
-                 TrainSettings(crop=16, steps=400, batch=4, lr=0.01, optimizer="adam", test_crops=8, test_fraction=0.4),
+                 TrainSettings(crop=16, steps=400, batch=4, lr=0.003, optimizer="adam", test_crops=8, test_fraction=0.4),
                  progress=False)
     assert prov["test_cross_entropy"] < 0.9 * prov["baseline_cross_entropy"], prov
 
