@@ -143,6 +143,36 @@ class RepairReport:
         return asdict(self)
 
 
+SEAM_PASS, ANY_PASS = 1, 2  # the passes of `greedy_removal`: clashes only across the seam, then any clash
+
+
+def pair_limits(elements, i, j, clash_nm=CLASH_NM) -> np.ndarray:
+    """(P,) clash distance (nm) of each atom pair (i[k], j[k]) by their elements (`clash_nm`, either order)."""
+    kinds, code = np.unique(elements, return_inverse=True)
+    table = np.array([[clash_nm.get((p, q), clash_nm.get((q, p), np.nan)) for q in kinds] for p in kinds], dtype=np.float64)
+    return table[code[i], code[j]] if len(kinds) else np.zeros(0)
+
+
+def greedy_removal(a, b, seam, n: int) -> np.ndarray:
+    """Which of `n` molecules to remove so that no clashing pair (a[k], b[k]) is left: in a first pass only
+    pairs that clash across the periodic seam (`seam[k]`), then all; each step removes the molecule in the
+    most remaining clashes (the lowest id on a tie). Returns (n,) int: 0 kept, SEAM_PASS or ANY_PASS for the
+    pass that removed it. Counts are updated as molecules go (each step is one pass over the pairs)."""
+    a, b, seam = np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(seam, bool)
+    removed = np.zeros(n, dtype=np.int64)
+    for label, eligible in ((SEAM_PASS, seam), (ANY_PASS, np.ones_like(seam))):
+        active = eligible & (removed[a] == 0) & (removed[b] == 0)
+        counts = np.bincount(a[active], minlength=n) + np.bincount(b[active], minlength=n)
+        while len(counts) and counts.max() > 0:
+            worst = int(np.argmax(counts))
+            removed[worst] = label
+            touch = active & ((a == worst) | (b == worst))
+            counts -= np.bincount(np.where(a[touch] == worst, b[touch], a[touch]), minlength=n)
+            counts[worst] = 0
+            active &= ~touch
+    return removed
+
+
 def repair(positions, elements, box, clash_nm=CLASH_NM, voxel: float | None = None, molecule=None):
     """Make a generated (open-boundary) box safe to start periodic MD from.
 
@@ -174,29 +204,20 @@ def repair(positions, elements, box, clash_nm=CLASH_NM, voxel: float | None = No
     i, j, d = pairs_within(pos, pos, cutoff, box)
     inter = mol[i] < mol[j]
     i, j, d = i[inter], j[inter], d[inter]
-    limit = np.array([clash_nm.get((elem[a], elem[b]), clash_nm.get((elem[b], elem[a]))) for a, b in zip(i, j)])
+    limit = pair_limits(elem, i, j, clash_nm)
     clash = d < limit if len(d) else np.zeros(0, bool)
     i, j = i[clash], j[clash]
     open_d = np.linalg.norm(pos[i] - pos[j], axis=1)
     across_seam = open_d >= cutoff  # the clash exists only through the periodic image
-    pairs = list(zip(mol[i], mol[j], across_seam))
-    removed, seam_removed = set(), 0
-    for seam_pass in (True, False):
-        while True:
-            active = [(a, b) for a, b, s in pairs if a not in removed and b not in removed and (s or not seam_pass)]
-            if not active:
-                break
-            counts = np.bincount(np.array(active).reshape(-1), minlength=len(waters))
-            worst = int(np.argmax(counts))
-            removed.add(worst)
-            seam_removed += seam_pass
-    keep = np.array([m not in removed for m in range(len(waters))], dtype=bool)
+    removed = greedy_removal(mol[i], mol[j], across_seam, len(waters))
+    seam_removed = int(np.count_nonzero(removed == SEAM_PASS))
+    keep = removed == 0
     keep_atoms = np.repeat(keep, 3)
     new_mol = np.repeat(np.arange(int(keep.sum())), 3).astype(np.int32)
     report = RepairReport(
         molecules_in=len(waters),
         orphans_removed=grouped.orphans,
-        clash_molecules_removed=len(removed) - seam_removed,
+        clash_molecules_removed=int(np.count_nonzero(removed)) - seam_removed,
         seam_molecules_removed=seam_removed,
         molecules_out=int(keep.sum()),
     )
