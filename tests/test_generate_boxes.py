@@ -72,6 +72,21 @@ def test_repair_gives_a_periodic_box_without_orphans_or_clashes(model, tmp_path)
         assert np.all(d[other] >= limits)
 
 
+def test_wrapped_box_has_its_burn_in_below_only_and_repairs(model, tmp_path):
+    """boundary "wrap" (issue 26): the canvas is as wide as the box in y and x, the box is its planes
+    [b, b + Z), and the repaired box is periodic, as with the cut."""
+    out = tmp_path / "wrapped.npz"
+    generate_to_file(model, out, SamplingJob(SHAPE, 1, seed=3, boundary="wrap"), progress=False, repair_boxes=True)
+    frames = load_frames(out, allow_empty_frames=True)
+    b, face = burn_in_voxels(model.config, 1.0), face_voxels(model.config)
+    assert frames.extra["grids"].shape == (1, b + SHAPE[0] + face, SHAPE[1], SHAPE[2])
+    assert frames.meta["region"]["origin_zyx"] == [b, 0, 0] and frames.meta["boundary"] == "wrap"
+    grid = frames.extra["grids"][0][b : b + SHAPE[0]]
+    assert frames.meta["defects"][0]["molecules"] == np.count_nonzero(grid)  # every occupied voxel: one whole molecule
+    rep = frames.meta["defects"][0]["repair"]
+    assert len(frames.positions[0]) == 3 * rep["molecules_out"] > 0
+
+
 def test_no_burn_in_is_the_raw_canvas(model, tmp_path):
     out = tmp_path / "raw.npz"
     generate_to_file(model, out, SamplingJob(SHAPE, 1, seed=3), progress=False, burn_in=0)

@@ -22,7 +22,7 @@ from map_core.sampling.reference import sample_reference
     layers=st.integers(1, 2), filters=st.integers(1, 4), kernel=st.sampled_from([3, 5]),
     activation=st.sampled_from(["gated", "relu"]),
     shape=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 5)),
-    temperature=st.sampled_from([0.0, 0.3, 1.0, 3.0]), boundary=st.sampled_from(["outside", "empty", "array"]),
+    temperature=st.sampled_from([0.0, 0.3, 1.0, 3.0]), boundary=st.sampled_from(["outside", "empty", "wrap", "array"]),
     fix=st.sampled_from([None, "random", "per-box"]), n_boxes=st.integers(1, 3), seed=st.integers(0, 10_000),
     backend=st.sampled_from(["numpy", "torch"]), max_planes=st.sampled_from([None, 1, 2]),
     encoding=st.sampled_from(["atoms", "water"]),

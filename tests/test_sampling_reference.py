@@ -23,7 +23,7 @@ def small_model(layers=2, filters=4, kernel=3, activation="gated", seed=0):
 @given(
     layers=st.integers(1, 2), kernel=st.sampled_from([3, 5]), activation=st.sampled_from(["gated", "relu"]),
     shape=st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4)),
-    temperature=st.sampled_from([0.5, 1.0, 2.0]), boundary=st.sampled_from(["outside", "empty", "array"]),
+    temperature=st.sampled_from([0.5, 1.0, 2.0]), boundary=st.sampled_from(["outside", "empty", "wrap", "array"]),
     fix=st.booleans(), seed=st.integers(0, 1000),
 )
 def test_sampled_log_prob_is_exact(layers, kernel, activation, shape, temperature, boundary, fix, seed):

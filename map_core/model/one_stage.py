@@ -4,7 +4,8 @@ order, each seeing only the voxels before it within its receptive field.
 - training loss: cross-entropy of every voxel of a crop given the voxels before it (teacher forcing);
 - log-probability: one network pass over the filled canvas;
 - reference sampler: for every voxel the whole network on the causal window around it (the
-  receptive field, clipped to the canvas), then a draw from the softmax at that voxel;
+  receptive field, clipped to the canvas), then a draw from the softmax at that voxel, copied into
+  its ghosts on a wrapped canvas (``map_core.sampling.canvas``);
 - fast sampler: cached per-layer states in wavefronts (``map_core.model.wavefront_sampler``), the
   reference sampler's grids exactly;
 - receptive field: analytic (``map_core.model.receptive_field``); burn-in: whole receptive-field depths.
@@ -91,6 +92,7 @@ class OneStagePixelCNN(ModelKind):
                     logits = model(one_hot(window, config.n_classes, dtype))[:, :, z - zs, y - ys, x - xs]
                     cls, logp = choose(logits, u[:, k, j, i], temperature)
                     canvas.values[free, z, y, x] = cls[free]
+                    canvas.copy_to_images(z, y, x)
                     logp_total += torch.where(free, logp, torch.zeros_like(logp))
         return canvas.box_view(canvas.values).to(torch.uint8).clone(), logp_total
 

@@ -124,6 +124,7 @@ class TwoStage(ModelKind):
     @torch.no_grad()
     def class_log_probs(self, model: TwoStageNet, canvas, temperature: float, dtype=torch.float64) -> torch.Tensor:
         """Empty: log p1(empty); class k: log p1(occupied) + log p2(k), stage 2 as if the voxel held a molecule."""
+        _refuse_wrap(canvas)
         stage1 = self._stage1_box(model, canvas, temperature, dtype)
         turner = eval_copy(model, torch.float64).stage2
         lattice = Lattice(canvas.values > 0, canvas.values)
@@ -136,6 +137,7 @@ class TwoStage(ModelKind):
 
     @torch.no_grad()
     def log_prob(self, model: TwoStageNet, canvas, temperature: float, dtype=torch.float64) -> torch.Tensor:
+        _refuse_wrap(canvas)
         logp = self._stage1_chosen(model, canvas, temperature, dtype)
         turner = eval_copy(model, torch.float64).stage2
         lattice = Lattice(canvas.values > 0, canvas.values)
@@ -166,6 +168,7 @@ class TwoStage(ModelKind):
                          dtype=torch.float64, progress: bool = False):
         """Stage 1 by the one-stage reference sampler; stage 2 molecule by molecule, each from `logits_at`
         on the canvas as it stands (the whole stage-2 network at that voxel)."""
+        _refuse_wrap(canvas)
         grids, _ = OneStagePixelCNN().sample_reference(eval_copy(model, dtype).stage1, canvas, seed, first_box,
                                                        temperature, dtype, progress)
         self._place_oxygens(canvas, grids)
@@ -189,6 +192,7 @@ class TwoStage(ModelKind):
         """Stage 1 by the wavefront sampler (options as the one-stage kind's); stage 2 with the oxygen-field
         terms of every molecule computed once, then molecule by molecule in raster order (all boxes of the
         batch at once), each drawn orientation pushed to the later molecules within reach."""
+        _refuse_wrap(canvas)
         grids, _ = wavefront_sampler.sample_canvas(eval_copy(model, dtype).stage1, canvas, seed, first_box, temperature,
                                                    dtype, progress, device, backend, max_planes, memory_mb)
         self._place_oxygens(canvas, grids)
@@ -241,6 +245,13 @@ class TwoStage(ModelKind):
         logp1 = self._stage1_chosen(model, canvas, temperature, dtype)
         logp1 = torch.where(canvas.box_view(canvas.free), logp1, torch.zeros_like(logp1)).sum(dim=(1, 2, 3))
         return grids, logp1 + logp2
+
+
+def _refuse_wrap(canvas) -> None:
+    """The two-stage kind has no wrap-around boundary yet: stage 2 would have to copy each drawn
+    orientation into the molecule's ghosts before any later molecule reads them."""
+    if canvas.wrap:
+        raise MapSuiteError("the two-stage kind has no wrap-around boundary yet; use --boundary outside or empty")
 
 
 def _in_box(sites: torch.Tensor, box) -> torch.Tensor:

@@ -238,7 +238,8 @@ def _sample_canvas(model, canvas, seed, first_box, temperature, progress, be, ma
             continue
         n = s.v_at.shape[1]
         if s.hcur.shape[0]:
-            _horizontal_and_sample(be, w, act, s, hot, h_out, links, values, free, u, eye, temperature, logp_total)
+            _horizontal_and_sample(be, w, act, s, hot, h_out, links, values, free, u, eye, temperature, logp_total,
+                                   canvas.source)
         v_at, v_below, v_win, d_at, d_next, d_win = s.v_at, s.v_below, s.v_win, s.d_at, s.d_next, s.d_win
         vmask, dmask = s.vmask, s.dmask
         v_in = d_in = hot
@@ -256,9 +257,11 @@ def _sample_canvas(model, canvas, seed, first_box, temperature, progress, be, ma
     return grids, torch.as_tensor(logp_total, dtype=torch.float64).cpu()
 
 
-def _horizontal_and_sample(be, w, act, s, hot, h_out, links, values, free, u, eye, temperature, logp_total):
+def _horizontal_and_sample(be, w, act, s, hot, h_out, links, values, free, u, eye, temperature, logp_total, source):
     """Horizontal stack, head and sampling of the step's voxels (z, y, x) = (s.hz, s.hy, s.hx);
-    the step's arrays are on the backend already (`_Steps`)."""
+    the step's arrays are on the backend already (`_Steps`). A voxel not sampled keeps its class,
+    or a ghost of a wrapped canvas takes its source's (`source`: Canvas.source), drawn at an earlier
+    step: the ghost's row or column comes later in raster order than its source."""
     bsz, m = hot.shape[0], s.hcur.shape[0]
     hcur = s.hcur
     g = None
@@ -277,10 +280,14 @@ def _horizontal_and_sample(be, w, act, s, hot, h_out, links, values, free, u, ey
     logits = (hidden @ w2 + b2).reshape(bsz, m, -1)
     hz, hy, hx = s.hz, s.hy, s.hx
     is_free = free[:, hz, hy, hx]
+    sy, sx = source(hy, hx)
     if be.numpy and not is_free.any():  # a cheap skip on the host; on a device this test would wait for it
-        return
-    cls, logp = choose(logits, u[:, hz, hy, hx], temperature)
-    new = is_free * cls + ~is_free * values[:, hz, hy, hx]
+        if sy is hy and sx is hx:  # no ghosts: these voxels' inputs are in place since their plane began
+            return
+        new = values[:, hz, sy, sx]
+    else:
+        cls, logp = choose(logits, u[:, hz, hy, hx], temperature)
+        new = is_free * cls + ~is_free * values[:, hz, sy, sx]
+        logp_total += (is_free * logp).sum(1)
     values[:, hz, hy, hx] = new
-    logp_total += (is_free * logp).sum(1)
     hot[:, hcur] = be.one_hot(eye, new)

@@ -1,7 +1,8 @@
 """Generation as a long job: boxes in batches, each finished batch kept on disk, then one output file.
 
 Each box of the requested (Z, Y, X) voxels is generated inside a larger canvas with a burn-in
-margin (``map_core.sampling.margins``, default one receptive field) and cut out of it: the
+margin (``map_core.sampling.margins``, default one receptive field; below the box only where it
+wraps around in y and x, boundary "wrap") and cut out of it: the
 output holds the whole molecules whose oxygen lies in the box (their hydrogens may reach up to
 a bond length past its faces) and the orphan atoms inside it (molecule id -1), positions
 relative to the box's corner. With ``repair`` the box is made periodic and MD-ready instead:
@@ -40,7 +41,7 @@ from map_core.errors import MapSuiteError
 from map_core.files import atomic_path, available_memory_bytes, free_disk_bytes, write_text_atomic
 from map_core.model.device import resolve_device
 from map_core.sampling.fast import sample_fast
-from map_core.sampling.margins import burn_in_voxels, canvas_shape, face_voxels
+from map_core.sampling.margins import box_origin, burn_in_voxels, canvas_shape, face_voxels
 from map_core.sampling.reference import sample_reference
 
 SAMPLER_FUNCTIONS = {"fast": sample_fast, "reference": sample_reference}  # the choices of --sampler
@@ -130,7 +131,7 @@ class SamplingJob:
     """What to sample: `n_boxes` boxes of `shape` (Z, Y, X) voxels.
 
     temperature: softmax temperature (0: argmax); seed: box k draws from the stream (seed, k), so
-    batching never changes a box; boundary: "outside", "empty" or an integer array (n_boxes, Z + 2hz,
+    batching never changes a box; boundary: "outside", "empty", "wrap" or an integer array (n_boxes, Z + 2hz,
     Y + 2hy, X + 2hx) of classes around each box (map_core.sampling.canvas.make_canvas); batch: boxes
     sampled together (one kept piece, one task on a cluster); sampler: a key of SAMPLER_FUNCTIONS;
     device: where the sampler runs ("cpu", "cuda", "cuda:N"; the reference sampler runs on the CPU only).
@@ -202,7 +203,8 @@ def generate_to_file(model, out_path, job: SamplingJob, *, burn_in: float = 1.0,
     voxel, coder = model.config.voxel_nm, model.config.coder()
     b = burn_in_voxels(model.config, burn_in)
     face = face_voxels(model.config) if b else 0
-    canvas = canvas_shape(job.shape, b, face)
+    wrap = isinstance(job.boundary, str) and job.boundary == "wrap"
+    canvas = canvas_shape(job.shape, b, face, wrap)
     check_fits(canvas, job.batch, job.n_boxes, out_path)
     n_boxes = job.n_boxes
     record = {"shape": list(job.shape), "n_boxes": n_boxes, "temperature": job.temperature, "seed": job.seed,
@@ -230,7 +232,7 @@ def generate_to_file(model, out_path, job: SamplingJob, *, burn_in: float = 1.0,
     pieces = sorted(partial.glob("boxes_*.npz"))
     grids = np.concatenate([np.load(p)["grids"] for p in pieces])
     logp = np.concatenate([np.load(p)["log_prob"] for p in pieces])
-    region = {"origin_zyx": [b, b, b], "shape_zyx": record["shape"], "burn_in_voxels": b, "face_voxels": face}
+    region = {"origin_zyx": box_origin(b, wrap), "shape_zyx": record["shape"], "burn_in_voxels": b, "face_voxels": face}
     if b == 0 and not repair_boxes:
         positions, elements, molecule, reports = decode_boxes(grids, coder)
         nz, ny, nx = record["shape"]

@@ -31,6 +31,7 @@ def log_prob(model, grids, temperature: float = 1.0, boundary="outside", fixed=N
     canvas = make_canvas(grids.shape[1:], grids.shape[0], kind.receptive_field(config), config.n_classes, boundary, fixed)
     free = canvas.box_view(canvas.free)
     canvas.box_view(canvas.values)[free] = grids[free]
+    canvas.fill_images()  # a wrapped canvas: the ghosts hold the grids' first rows and columns
     logp = kind.log_prob(model, canvas, temperature, dtype)
     total = logp.sum(dim=(1, 2, 3))
     return (total, logp) if per_voxel else total

@@ -9,6 +9,9 @@ canvas with a margin of `b` voxels below it and on its four sides, and `face` pl
 in which the hydrogens of molecules crossing its top face are completed:
 
     canvas = (b + nz + face, ny + 2 b, nx + 2 b), box = canvas[b : b + nz, b : b + ny, b : b + nx].
+
+A box that wraps around in y and x (the "wrap" boundary) has context at its side faces from the
+wrap, so its margin is below only: canvas = (b + nz + face, ny, nx), box = canvas[b : b + nz].
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ def face_voxels(config) -> int:
     return int(math.ceil(MAX_OH_NM / config.voxel_nm)) + 1 + kind_of(config).lookahead_voxels(config)
 
 
-def canvas_shape(shape, b: int, face: int) -> tuple:
-    """(Z, Y, X) canvas that holds a box of `shape` (Z, Y, X) with margin `b` and `face` planes above."""
+def canvas_shape(shape, b: int, face: int, wrap: bool = False) -> tuple:
+    """(Z, Y, X) canvas that holds a box of `shape` (Z, Y, X) with margin `b` and `face` planes above;
+    wrap: the box wraps around in y and x (``make_canvas(boundary="wrap")``), so its margin is below only."""
     nz, ny, nx = (int(s) for s in shape)
-    return (b + nz + face, ny + 2 * b, nx + 2 * b)
+    side = 0 if wrap else b
+    return (b + nz + face, ny + 2 * side, nx + 2 * side)
+
+
+def box_origin(b: int, wrap: bool = False) -> list:
+    """[z, y, x] voxel of the canvas (`canvas_shape`) where the kept box begins."""
+    return [b, 0, 0] if wrap else [b, b, b]

@@ -12,6 +12,7 @@ from map_core.files import sha256_file
 from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
 from map_core.sampling.generate import SAMPLER_FUNCTIONS, SamplingJob, generate_to_file
+from validation.md.engine import density_g_cm3
 
 
 SHAPE = [48, 48, 48]  # default box, voxels
@@ -30,8 +31,10 @@ def add_arguments(p) -> None:
                    help="softmax temperature, >= 0; 0: argmax (default: %(default)s)")
     p.add_argument("--seed", type=SEED, default=0,
                    help="random seed of the sampling; the same seed gives the same boxes (default: %(default)s)")
-    p.add_argument("--boundary", choices=["outside", "empty"], default="outside",
-                   help="what surrounds the box: outside: nothing (as training crops saw); empty: empty voxels "
+    p.add_argument("--boundary", choices=["outside", "empty", "wrap"], default="outside",
+                   help="what surrounds the box: outside: nothing (as training crops saw); empty: empty voxels; "
+                        "wrap: periodic in x and y where raster order allows (voxels near the +x and +y faces see "
+                        "the opposite faces' earlier rows and planes; burn-in below the box only; one-stage models) "
                         "(default: %(default)s)")
     p.add_argument("--sampler", choices=list(SAMPLER_FUNCTIONS), default="fast",
                    help="fast: cached exact sampler; reference: slow window-per-voxel sampler, same result "
@@ -77,4 +80,8 @@ def run(args) -> int:
         line += (f"; repaired for periodic MD: {sum(r['molecules_out'] for r in fixed)} molecules kept, "
                  f"{sum(r['clash_molecules_removed'] + r['seam_molecules_removed'] for r in fixed)} clashing removed")
     print(line)
+    for k, (defect, edges) in enumerate(zip(defects, frames.box)):
+        n = defect["repair"]["molecules_out"] if args.repair else defect["molecules"]
+        print(f"box {k}: {' x '.join(f'{e:.2f}' for e in edges)} nm, {n} molecules, "
+              f"{density_g_cm3(n, float(np.prod(edges))):.3f} g/cm3")
     return 0
