@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from gate_helpers import SUBPROCESS_ENV, TINY_PROFILE, tiny_gate_command
+from gate_helpers import SUBPROCESS_ENV, TINY_PROFILE, save_tiny_model, tiny_gate_command
 from waters import water_lattice
 
 from map_core.atoms.frames import Frames, load_frames, save_frames
@@ -44,11 +44,12 @@ def lattice_file(tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_gate(tmp_path_factory):
-    """(profile path, results.json) of one uninterrupted crash-test gate run on a fresh cache."""
+    """(profile path, model path, results.json) of one uninterrupted crash-test gate run on a fresh cache."""
     root = tmp_path_factory.mktemp("tiny_gate")
     profile = root / "crash-test.toml"
     profile.write_text(TINY_PROFILE)
-    result = subprocess.run(tiny_gate_command(profile, root / "cache", root / "report"), env=SUBPROCESS_ENV,
+    model = save_tiny_model(root / "tiny.pt")
+    result = subprocess.run(tiny_gate_command(profile, model, root / "cache", root / "report"), env=SUBPROCESS_ENV,
                             capture_output=True, text=True)
     assert result.returncode in (0, 1), result.stderr
-    return profile, json.loads((root / "report" / "results.json").read_text())
+    return profile, model, json.loads((root / "report" / "results.json").read_text())

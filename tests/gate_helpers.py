@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
+from map_core.atoms.frames import load_frames
 from map_core.files import sha256_file
 from map_core.model.checkpoint import save_checkpoint
 from map_core.training import crops
 from validation.gate.calibrate import control_config, marginal_model, shipped_encoding
 
 __all__ = ["CODER", "DATA", "TINY_PROFILE", "VOXEL", "class_frequencies", "comparable", "control_config", "marginal_model",
-           "save_model", "SUBPROCESS_ENV", "tiny_gate_command"]
+           "save_model", "SUBPROCESS_ENV", "tiny_gate_command", "save_tiny_model"]
 
 DATA = Path(__file__).parent / "data" / "water_md_small.npz"
 
@@ -36,9 +37,11 @@ def save_model(path, model, data=DATA) -> Path:
     return Path(path)
 
 
-# A gate profile of about 45 s on one core for the crash tests (kill -9, full disk): the shipped
-# default model, structure and Markov groups on 2 boxes of a 0.7 nm region sampled one per cached
-# batch (0.7 nm is the smallest region that holds one Markov block of its 13 planes), no MD.
+# A gate profile for the crash tests (kill -9, full disk, a Dask cluster): a small model
+# (`save_tiny_model`), structure and Markov groups on 2 boxes of a 0.7 nm region sampled one per
+# cached batch, no MD. These tests check what a kill or a full disk leaves and that a resumed or
+# distributed run equals an uninterrupted one, which any real model shows; with the shipped model
+# each run took 2-4 minutes of sampling on a 2-core machine.
 TINY_PROFILE = """extends = "smoke"
 [profile]
 name = "crash-test"
@@ -66,10 +69,18 @@ def comparable(results: dict) -> dict:
     return {k: v for k, v in results.items() if k not in ("timing_s", "provenance")}
 
 
-def tiny_gate_command(profile, cache, out) -> list:
-    """`map-suite validate` of the shipped default model with the crash-test profile (gate_helpers.TINY_PROFILE)."""
-    return [sys.executable, "-m", "validation.cli", "validate", "--profile", str(profile), "--cache", str(cache),
-            "--out", str(out), "--groups", "structure,markov", "--no-progress"]
+def save_tiny_model(path) -> Path:
+    """A checkpoint of a 2-layer x 8-filter model of the shipped encoding, torch's random weights with
+    the training frames' class frequencies as its output bias (``validation.gate.calibrate.marginal_model``),
+    its training data the shipped test frames: a real chain at a twentieth of the shipped model's cost."""
+    config = control_config(CODER, layers=2, filters=8, dropout=0.0)
+    return save_model(path, marginal_model(config, class_frequencies(load_frames(DATA)), random_weights=True))
+
+
+def tiny_gate_command(profile, model, cache, out) -> list:
+    """`map-suite validate` of `model` (`save_tiny_model`) with the crash-test profile (gate_helpers.TINY_PROFILE)."""
+    return [sys.executable, "-m", "validation.cli", "validate", "--model", str(model), "--profile", str(profile),
+            "--cache", str(cache), "--out", str(out), "--groups", "structure,markov", "--no-progress"]
 
 
 SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}

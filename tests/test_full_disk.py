@@ -92,9 +92,9 @@ def fill(disk) -> None:
 def test_a_disk_that_fills_during_a_gate_run(small_disk, tmp_path, tiny_gate):
     """The cache's disk fills after the first sampled batch: one line, exit 2; the entries written so far
     still verify, and once there is room again the same command finishes with an uninterrupted run's results."""
-    profile, reference = tiny_gate
+    profile, model, reference = tiny_gate
     cache, out = small_disk / "cache", tmp_path / "report"
-    command = tiny_gate_command(profile, cache, out)
+    command = tiny_gate_command(profile, model, cache, out)
     proc = subprocess.Popen(command, env=SUBPROCESS_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     t0 = time.monotonic()
     while not any(cache.glob("generated-*/boxes_*.npz.sha256")):

@@ -92,9 +92,9 @@ def test_generate_killed_resumes_to_the_same_boxes(tmp_path, lattice_file, delay
 def test_validate_killed_twice_resumes_to_the_same_results(tmp_path, tiny_gate):
     """Killed while sampling the judged boxes, then again while sampling the Markov check's seeded boxes;
     the third run finishes from the cache and its results equal an uninterrupted run's."""
-    profile, reference = tiny_gate
+    profile, model, reference = tiny_gate
     cache, out = tmp_path / "cache", tmp_path / "report"
-    command = tiny_gate_command(profile, cache, out)
+    command = tiny_gate_command(profile, model, cache, out)
     assert run_killed(command, lambda: any(cache.glob("generated-*/boxes_*.npz.sha256")), 0.0)
     first = {p: p.stat().st_mtime_ns for p in cache.glob("generated-*/boxes_*.npz")}
     assert run_killed(command, lambda: any(cache.glob("seeded-*/boxes_*.npz.sha256")), 0.0)

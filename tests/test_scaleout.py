@@ -45,9 +45,9 @@ def test_generate_on_a_local_cluster_writes_the_single_process_file(tmp_path, sm
 
 def test_validate_on_a_cluster_gives_the_single_process_results(tmp_path, tiny_gate, dask_cluster, capsys):
     """Structure and Markov groups of the crash-test profile, batches sampled on 2 workers reached by address."""
-    profile, reference = tiny_gate
+    profile, model, reference = tiny_gate
     out = tmp_path / "report"
-    rc = main(["validate", "--profile", str(profile), "--cache", str(tmp_path / "cache"), "--out", str(out),
+    rc = main(["validate", "--model", str(model), "--profile", str(profile), "--cache", str(tmp_path / "cache"), "--out", str(out),
                "--groups", "structure,markov", "--scheduler", dask_cluster.scheduler_address])
     assert rc in (0, 1)
     assert "as 2 Dask tasks" in capsys.readouterr().err  # the batches did go to the cluster
