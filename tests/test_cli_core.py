@@ -82,8 +82,18 @@ def run_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "validation.cli", *args], capture_output=True, text=True, env=env, cwd=cwd)
 
 
+def run_main(capsys, *args):
+    """(exit code, stderr) of `map-suite ARGS` run in this process; argparse's exit counts as a return."""
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
 @pytest.mark.slow
-def test_errors_are_one_line_with_exit_code_2(tmp_path, lattice_file):
+def test_errors_are_one_line_with_exit_code_2(tmp_path, lattice_file, capsys):
     model = tmp_path / "m.pt"
     main(["train", "--data", str(lattice_file), "--out", str(model), "--layers", "1", "--filters", "2", "--crop", "8",
           "--steps", "1", "--test-crops", "1", "--no-progress"])
@@ -105,16 +115,21 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, lattice_file):
         (["generate", "--model", str(model), "--temperature", "inf", "--out", str(tmp_path / "x.npz")], "--temperature: inf is not a finite number"),
         (["generate", "--model", str(model), "--burn-in", "-1", "--out", str(tmp_path / "x.npz")], "--burn-in: -1 is outside [0, inf)"),
     ]
-    for args, expect in cases:
-        result = run_cli(*args)
-        assert result.returncode == 2, (args, result.stderr)
-        lines = [ln for ln in result.stderr.strip().splitlines() if ln]
-        assert len(lines) == 1 and expect in lines[0], result.stderr
+    # Each case runs through `main`, the code path of the console script; the first three also run
+    # as real processes, so that nothing printed at import or exit adds a line.
+    for i, (args, expect) in enumerate(cases):
+        code, err = run_main(capsys, *args)
+        assert code == 2, (args, err)
+        lines = [ln for ln in err.strip().splitlines() if ln]
+        assert len(lines) == 1 and expect in lines[0], err
+        if i < 3:
+            result = run_cli(*args)
+            assert result.returncode == 2 and result.stderr.strip() == err.strip(), (args, result.stderr)
     if not torch.cuda.is_available():
-        result = run_cli("generate", "--model", str(model), "--device", "cuda", "--out", str(tmp_path / "x.npz"))
-        assert result.returncode == 2 and "no CUDA device" in result.stderr.strip().splitlines()[-1], result.stderr
-        result = run_cli("train", "--data", str(lattice_file), "--out", str(tmp_path / "y.pt"), "--device", "cuda:0")
-        assert result.returncode == 2 and "no CUDA device" in result.stderr.strip().splitlines()[-1], result.stderr
+        code, err = run_main(capsys, "generate", "--model", str(model), "--device", "cuda", "--out", str(tmp_path / "x.npz"))
+        assert code == 2 and "no CUDA device" in err.strip().splitlines()[-1], err
+        code, err = run_main(capsys, "train", "--data", str(lattice_file), "--out", str(tmp_path / "y.pt"), "--device", "cuda:0")
+        assert code == 2 and "no CUDA device" in err.strip().splitlines()[-1], err
     assert not (tmp_path / "x.npz").exists() and not (tmp_path / "y.pt").exists()
     assert not (tmp_path / "x.npz.partial").exists()
     # generated boxes carry their voxel size: a model of another voxel size refuses them
@@ -123,5 +138,5 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, lattice_file):
     frames = load_frames(boxes, allow_empty_frames=True)
     frames.meta["voxel_nm"] = 0.05
     save_frames(boxes, frames)
-    result = run_cli("evaluate", "--model", str(model), "--data", str(boxes), "--crop", "4")
-    assert result.returncode == 2 and "voxel size mismatch" in result.stderr
+    code, err = run_main(capsys, "evaluate", "--model", str(model), "--data", str(boxes), "--crop", "4")
+    assert code == 2 and "voxel size mismatch" in err
