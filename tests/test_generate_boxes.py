@@ -96,9 +96,9 @@ def test_no_burn_in_is_the_raw_canvas(model, tmp_path):
     assert len(frames.positions[0]) == per_voxel * np.count_nonzero(frames.extra["grids"][0])
 
 
-def test_progress_says_which_boxes_and_a_resume_says_how_many_were_done(model, tmp_path, capsys, monkeypatch):
-    """A run interrupted after its first batch resumes saying how much was done, and the bar names the
-    boxes it draws (issue 26); the file equals an uninterrupted run's."""
+def test_progress_is_one_bar_over_the_batches_and_a_resume_says_how_many_were_done(model, tmp_path, capsys, monkeypatch):
+    """A run interrupted after its first batch resumes saying how much was done, and one bar runs over
+    the remaining batches, naming the batch it draws (issue 26); the file equals an uninterrupted run's."""
     job = SamplingJob((6, 6, 6), 3, seed=5, batch=1)
     whole = tmp_path / "whole.npz"
     generate_to_file(model, whole, job, progress=False, burn_in=0)
@@ -118,6 +118,8 @@ def test_progress_says_which_boxes_and_a_resume_says_how_many_were_done(model, t
     generate_to_file(model, out, job, progress=True, burn_in=0)
     err = capsys.readouterr().err
     assert "resuming" in err and "1 of 3 boxes done" in err
-    assert "box 2 of 3" in err and "box 3 of 3" in err and "box 1 of 3" not in err
+    bars = [ln.strip() for ln in err.replace("\r", "\n").splitlines() if "batches" in ln]
+    assert "batch 2 of 3" in err and "batch 3 of 3" in err and "batch 1 of 3" not in err
+    assert "1.00/3 batches" in bars[0] and "3.00/3 batches" in bars[-1], bars  # one bar, from the done batch to the end
     assert np.array_equal(load_frames(out, allow_empty_frames=True).extra["grids"],
                           load_frames(whole, allow_empty_frames=True).extra["grids"])

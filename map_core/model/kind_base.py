@@ -21,14 +21,63 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import torch
+from tqdm import tqdm
 
 from map_core.errors import MapSuiteError
 
 
-def progress_desc(what: str, progress) -> str:
-    """Description of a sampler's progress bar: `what`, and which boxes of the job where `progress`
-    is a label (generate_to_file passes "boxes 3-4 of 8") rather than True."""
-    return f"{what}, {progress}" if isinstance(progress, str) else what
+class JobBar:
+    """One progress bar over all batches of a generation job (``map_core.sampling.generate``), counted
+    in batches: each sampler loop of a batch moves it by its `share` of the batch, so the bar runs from
+    the batches already done to the job's batch count once, and its description says which batch is
+    running ("generate (fast), batch 3 of 8")."""
+
+    def __init__(self, n_batches: int, done: int = 0, bar=None, share: float = 1.0):
+        self.n_batches, self.batch, self.share = n_batches, done, share
+        self.bar = bar if bar is not None else tqdm(
+            total=n_batches, initial=done, desc="generate: ", mininterval=1.0, dynamic_ncols=True,
+            bar_format="{desc}{percentage:3.0f}%|{bar}| {n:.2f}/{total} batches [{elapsed}<{remaining}]")
+
+    def start_batch(self, number: int) -> None:
+        """Batch `number` (1-based) of the job begins."""
+        self.batch = number
+
+    def finish_batch(self) -> None:
+        """The running batch is done: the count snaps to a whole number of batches (float shares add up
+        to a little more or less than one)."""
+        self.bar.n = min(self.n_batches, round(self.bar.n))
+        self.bar.refresh()
+
+    def advance(self, amount: float) -> None:
+        self.bar.update(min(amount, self.n_batches - self.bar.n))
+
+    def part(self, fraction: float) -> JobBar:
+        """The same bar for a loop that is `fraction` of this one's share (a stage, or one box of a batch)."""
+        return JobBar(self.n_batches, self.batch, self.bar, self.share * fraction)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def progress_loop(items, what: str, progress, unit: str):
+    """`items`, iterated with progress shown: on the job's bar where `progress` is a `JobBar` (its
+    share of the batch spread over the items), on a bar of its own (`what`, in `unit`) where it is
+    True, not at all where it is False."""
+    if isinstance(progress, JobBar):
+        progress.bar.set_description(f"{what}, batch {progress.batch} of {progress.n_batches}", refresh=False)
+        step = progress.share / max(len(items), 1)
+        for item in items:
+            yield item
+            progress.advance(step)
+    elif progress:
+        yield from tqdm(items, desc=what, unit=unit, mininterval=1.0)
+    else:
+        yield from items
+
+
+def progress_part(progress, fraction: float):
+    """`progress` for a loop that is `fraction` of the caller's work (unchanged unless a `JobBar`)."""
+    return progress.part(fraction) if isinstance(progress, JobBar) else progress
 
 
 class ModelKind(ABC):

@@ -16,11 +16,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from map_core.model import wavefront_sampler
 from map_core.model.choice import box_uniforms, choose
-from map_core.model.kind_base import ModelKind, progress_desc
+from map_core.model.kind_base import ModelKind, progress_loop
 from map_core.model.pixelcnn import PixelCNN3D, eval_copy, one_hot
 from map_core.model.receptive_field import receptive_field
 
@@ -74,8 +73,7 @@ class OneStagePixelCNN(ModelKind):
         back_rows, ahead_rows = rf.rows_back, rf.rows_ahead
         cols = max(rf.cols, rf.cols_back)
         planes = range(nz)
-        if progress:
-            planes = tqdm(planes, desc=progress_desc("generate (reference)", progress), unit="plane")
+        planes = progress_loop(planes, "generate (reference)", progress, "plane")
         for k in planes:
             z = z0 + k
             zs = max(0, z - rf.planes_back)

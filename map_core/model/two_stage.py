@@ -27,12 +27,11 @@ import dataclasses
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from map_core.errors import MapSuiteError
 from map_core.model import wavefront_sampler
 from map_core.model.choice import box_uniforms, choose
-from map_core.model.kind_base import ModelKind, progress_desc
+from map_core.model.kind_base import ModelKind, progress_loop, progress_part
 from map_core.model.one_stage import OneStagePixelCNN
 from map_core.model.pixelcnn import PixelCNN3D, eval_copy
 from map_core.model.receptive_field import ReceptiveField, receptive_field
@@ -170,7 +169,7 @@ class TwoStage(ModelKind):
         on the canvas as it stands (the whole stage-2 network at that voxel)."""
         _refuse_wrap(canvas)
         grids, _ = OneStagePixelCNN().sample_reference(eval_copy(model, dtype).stage1, canvas, seed, first_box,
-                                                       temperature, dtype, progress)
+                                                       temperature, dtype, progress_part(progress, 0.5))
         self._place_oxygens(canvas, grids)
         turner = eval_copy(model, torch.float64).stage2
         logp2 = torch.zeros(len(canvas.values), dtype=torch.float64)
@@ -178,7 +177,8 @@ class TwoStage(ModelKind):
             u = _stage2_uniforms(canvas, seed, first_box + b)
             lattice = Lattice(canvas.values[b : b + 1] > 0, canvas.values[b : b + 1])  # classes: a view, kept current
             todo = lattice.sites[canvas.free[b][tuple(lattice.sites[:, 1:].T)]]
-            for site in tqdm(todo, desc=progress_desc("generate (reference, stage 2)", progress), unit="molecule", disable=not progress):
+            box_bar = progress_part(progress, 0.5 / len(canvas.values))
+            for site in progress_loop(todo, "generate (reference, stage 2)", box_bar, "molecule"):
                 logits = turner.logits_at(lattice, site[None])[0]
                 cls, lp = choose(logits, u[_box_index(site, canvas.box)], temperature)
                 canvas.values[b, site[1], site[2], site[3]] = cls + 1
@@ -194,7 +194,7 @@ class TwoStage(ModelKind):
         batch at once), each drawn orientation pushed to the later molecules within reach."""
         _refuse_wrap(canvas)
         grids, _ = wavefront_sampler.sample_canvas(eval_copy(model, dtype).stage1, canvas, seed, first_box, temperature,
-                                                   dtype, progress, device, backend, max_planes, memory_mb)
+                                                   dtype, progress_part(progress, 0.5), device, backend, max_planes, memory_mb)
         self._place_oxygens(canvas, grids)
         turner = eval_copy(model, torch.float64).stage2
         lattice = Lattice(canvas.values > 0, canvas.values)
@@ -216,7 +216,7 @@ class TwoStage(ModelKind):
         logp2 = torch.zeros(len(canvas.values), dtype=torch.float64)
         pushed = torch.zeros_like(logits)
         steps = range(len(mol_start) - 1)
-        for t in tqdm(steps, desc=progress_desc("generate (stage 2)", progress), unit="step", disable=not progress):
+        for t in progress_loop(steps, "generate (stage 2)", progress_part(progress, 0.5), "step"):
             rows = mol_order[mol_start[t] : mol_start[t + 1]]
             rows = rows[free[rows]]
             if len(rows):

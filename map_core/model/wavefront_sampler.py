@@ -27,10 +27,9 @@ import dataclasses
 import numpy as np
 import scipy.special
 import torch
-from tqdm import tqdm
 
 from map_core.model.choice import box_uniforms, choose
-from map_core.model.kind_base import progress_desc
+from map_core.model.kind_base import progress_loop
 from map_core.model.pixelcnn import PixelCNN3D, eval_copy, input_matrix
 from map_core.model.wavefront import Step, Wavefront
 
@@ -228,8 +227,7 @@ def _sample_canvas(model, canvas, seed, first_box, temperature, progress, be, ma
     start_links(0)
     plan = _Steps(wf, be)
     steps = range(wf.n_steps)
-    if progress:
-        steps = tqdm(steps, desc=progress_desc("generate (fast)", progress), unit="step", mininterval=1.0)
+    steps = progress_loop(steps, "generate (fast)", progress, "step")
     for t in steps:
         if t % wf.Dz == 0 and t // wf.Dz < planes:
             start_plane(t // wf.Dz)

@@ -40,6 +40,7 @@ from map_core.cluster import map_tasks
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path, available_memory_bytes, free_disk_bytes, write_text_atomic
 from map_core.model.device import resolve_device
+from map_core.model.kind_base import JobBar
 from map_core.sampling.fast import sample_fast
 from map_core.sampling.margins import box_origin, burn_in_voxels, canvas_shape, face_voxels
 from map_core.sampling.reference import sample_reference
@@ -176,12 +177,14 @@ def _check_device(device: str, sampler: str) -> str:
     return str(resolve_device(device))
 
 
-def sample_piece(first: int, count: int, piece: Path, model, job: SamplingJob, progress: bool) -> str:
+def sample_piece(first: int, count: int, piece: Path, model, job: SamplingJob, progress) -> str:
     """Sample boxes [first, first + count) of a generation `job` (its shape: the canvas) and write them to
-    `piece` (atomically)."""
-    label = progress and (f"box {first + 1} of {job.n_boxes}" if count == 1 else
-                          f"boxes {first + 1}-{first + count} of {job.n_boxes}")  # which part of the job the bar shows
-    grids, logp = job.sample(model, first, count, label)
+    `piece` (atomically). progress: the job's `JobBar`, or False."""
+    if progress:
+        progress.start_batch(first // job.batch + 1)
+    grids, logp = job.sample(model, first, count, progress)
+    if progress:
+        progress.finish_batch()
     with atomic_path(piece) as tmp:
         np.savez(tmp, grids=grids.numpy(), log_prob=logp.numpy())
     return str(piece)
@@ -227,8 +230,12 @@ def generate_to_file(model, out_path, job: SamplingJob, *, burn_in: float = 1.0,
     if client is not None and progress:
         done = lambda k, n: print(f"generate: {k} of {n} batches done on the cluster", flush=True)  # noqa: E731
     work = dataclasses.replace(job, shape=canvas, device=device)
-    map_tasks(client, sample_piece, todo, shared={"model": model, "job": work, "progress": progress and client is None},
-              done=done)
+    bar = JobBar(len(job.batches()), len(job.batches()) - len(todo)) if progress and client is None and todo else False
+    try:
+        map_tasks(client, sample_piece, todo, shared={"model": model, "job": work, "progress": bar}, done=done)
+    finally:
+        if bar:
+            bar.close()
     pieces = sorted(partial.glob("boxes_*.npz"))
     grids = np.concatenate([np.load(p)["grids"] for p in pieces])
     logp = np.concatenate([np.load(p)["log_prob"] for p in pieces])
