@@ -18,6 +18,7 @@ import torch
 from gate_helpers import comparable, tiny_gate_command
 
 from map_core.atoms.frames import load_frames
+from validation.cli.main import main
 
 pytestmark = pytest.mark.slow  # subprocesses, OpenMM or whole gate runs: `pytest -m 'not slow' tests` skips them
 
@@ -51,12 +52,22 @@ def run(args) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def run_here(*args) -> None:
+    """`map-suite ARGS` in this process (the uninterrupted references; only the killed run and its
+    rerun need processes of their own), leaving torch's thread count as it was."""
+    threads = torch.get_num_threads()
+    try:
+        assert main([str(a) for a in args]) == 0
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.7])
 def test_train_killed_resumes_to_the_same_weights(tmp_path, lattice_file, delay):
     common = ["--data", lattice_file, "--layers", "2", "--filters", "3", "--crop", "8", "--steps", "60", "--batch", "2",
               "--test-crops", "1", "--checkpoint-every", "5", "--no-progress", "--threads", "1", "--resume"]
     reference = tmp_path / "reference.pt"
-    run(cli("train", "--out", reference, *common))
+    run_here("train", "--out", reference, *common)
     out = tmp_path / "killed.pt"
     killed = run_killed(cli("train", "--out", out, *common), out.exists, delay)
     assert killed, "the run finished before the kill: nothing was tested"
@@ -72,12 +83,12 @@ def test_train_killed_resumes_to_the_same_weights(tmp_path, lattice_file, delay)
 @pytest.mark.parametrize("delay", [0.0, 0.4])
 def test_generate_killed_resumes_to_the_same_boxes(tmp_path, lattice_file, delay):
     model = tmp_path / "m.pt"
-    run(cli("train", "--data", lattice_file, "--out", model, "--layers", "1", "--filters", "3", "--crop", "8", "--steps", "2",
-            "--test-crops", "1", "--no-progress"))
+    run_here("train", "--data", lattice_file, "--out", model, "--layers", "1", "--filters", "3", "--crop", "8", "--steps", "2",
+             "--test-crops", "1", "--no-progress")
     common = ["--model", model, "--shape", "6", "8", "8", "--n-boxes", "6", "--batch", "1", "--seed", "5", "--no-progress",
               "--sampler", "reference"]
     reference = tmp_path / "reference.npz"
-    run(cli("generate", "--out", reference, *common))
+    run_here("generate", "--out", reference, *common)
     out = tmp_path / "killed.npz"
     partial = out.with_name(out.name + ".partial")
     killed = run_killed(cli("generate", "--out", out, *common), lambda: any(partial.glob("boxes_*.npz")), delay)
