@@ -16,6 +16,7 @@ from map_core.errors import MapSuiteError
 from validation.cli.main import main
 from validation.md.boxes import whole_waters
 from validation.md.export import FORMATS, NEEDS_TOPOLOGY, SUFFIXES, export_frames, ordered_box
+from validation.md.imports import read_boxes
 from validation.md.water_model import build_system, with_m_sites
 
 # readback precision, nm: PDB keeps 0.001 Å, GRO and XTC 0.001 nm, the rest float32 or better
@@ -86,6 +87,12 @@ def test_pdb_of_boxes_of_different_sizes_is_the_out_file(tmp_path, capsys):
         assert np.allclose(model.cell.lengths() / 10.0, frames.box[k], atol=1e-4)
     assert set(models[0].get_array("residuenames")) == {"HOH"}
     assert list(models[1].get_array("residuenames")).count("ORP") == 1
+    # ... and `validate --boxes gen.pdb` reads it back (mdtraj refuses models of different sizes)
+    back = read_boxes(out)
+    assert list(back.counts) == [24, 82] and np.allclose(back.box, frames.box, atol=1e-4)
+    for k in range(2):
+        _, _, molecule = _expected(frames, k)
+        assert np.array_equal(back.molecule[k] >= 0, np.asarray(molecule, bool))  # waters whole, the orphan alone
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES["extxyz"])

@@ -3,7 +3,7 @@
 Formats (chosen by suffix, or `fmt`):
 
 - ``frames``: this project's frames files (.npz), generated open boxes or periodic MD frames;
-- ``pdb``, ``gro`` (mdtraj), ``dcd``, ``xtc``, ``lammps`` (mdtraj, with a topology file `top`,
+- ``pdb`` (mdtraj; ASE where its models differ in atom count), ``gro`` (mdtraj), ``dcd``, ``xtc``, ``lammps`` (mdtraj, with a topology file `top`,
   e.g. the ``.top.pdb`` that `map-suite export` writes beside them);
 - ``extxyz`` (ASE; Å in the file);
 - ``npy``: voxel class grids (K, Z, Y, X) or (Z, Y, X), as the seed authors' code writes them:
@@ -58,7 +58,9 @@ def read_boxes(path, fmt: str | None = None, top=None, voxel_nm: float | None = 
         elif fmt == "npy":
             frames = _read_class_grids(path, voxel_nm or SEED_VOXEL_NM, classes)
         elif fmt == "extxyz":
-            frames = _read_ase(path)
+            frames = _read_ase(path, "extxyz")
+        elif fmt == "pdb" and len(set(_pdb_model_sizes(path))) > 1:  # mdtraj reads equal models only
+            frames = _read_ase(path, "proteindatabank")
         else:
             frames = _read_mdtraj(path, top)
     except MapSuiteError:
@@ -112,11 +114,37 @@ def _read_mdtraj(path: Path, top) -> Frames:
                    meta, None if known is None else [known] * traj.n_frames)
 
 
-def _read_ase(path: Path) -> Frames:
-    from ase.io import read  # local: only extended XYZ needs ASE
+def _pdb_model_sizes(path: Path) -> list:
+    """Atoms in each MODEL of a PDB file (one entry for a file without MODEL records)."""
+    sizes, n = [], 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.startswith((b"ATOM", b"HETATM")):
+                n += 1
+            elif line.startswith(b"ENDMDL"):
+                sizes.append(n)
+                n = 0
+    return sizes + [n] if n or not sizes else sizes
 
-    images = read(str(path), index=":", format="extxyz")
-    positions, elements, boxes = [], [], []
+
+def _residue_waters(numbers, elements) -> np.ndarray | None:
+    """Molecule ids from PDB residues: each run of atoms with one residue number that holds one O and
+    two H is a water (runs, not numbers: residue numbers wrap at 9999); None if no residue is."""
+    starts = np.flatnonzero(np.r_[True, np.diff(numbers) != 0])
+    molecule = -np.ones(len(numbers), dtype=np.int32)
+    for k, (a, b) in enumerate(zip(starts, np.r_[starts[1:], len(numbers)])):
+        if sorted(elements[a:b]) == ["H", "H", "O"]:
+            molecule[a:b] = k
+    return molecule if np.any(molecule >= 0) else None
+
+
+def _read_ase(path: Path, fmt: str) -> Frames:
+    """Extended XYZ, or a PDB whose models differ in atom count (one model per box, as `map-suite
+    export` writes them), through ASE (Å in the file)."""
+    from ase.io import read  # local: only these formats need ASE
+
+    images = read(str(path), index=":", format=fmt)
+    positions, elements, boxes, molecules = [], [], [], []
     for atoms in images:
         cell = np.asarray(atoms.cell.lengths(), dtype=np.float64) / 10.0
         if not np.all(atoms.pbc) or np.any(cell <= 0):
@@ -124,7 +152,10 @@ def _read_ase(path: Path) -> Frames:
         positions.append(np.asarray(atoms.positions, dtype=np.float64) / 10.0)
         elements.append(np.array(atoms.get_chemical_symbols()))
         boxes.append(cell)
-    return _frames(positions, elements, boxes, {"source": f"{path.name} (ase)", "periodic": True})
+        if "residuenumbers" in atoms.arrays:
+            molecules.append(_residue_waters(atoms.arrays["residuenumbers"], elements[-1]))
+    known = molecules if molecules and all(m is not None for m in molecules) else None
+    return _frames(positions, elements, boxes, {"source": f"{path.name} (ase)", "periodic": True}, known)
 
 
 def _read_class_grids(path: Path, voxel: float, classes) -> Frames:
