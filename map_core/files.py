@@ -80,6 +80,16 @@ def shown_path(path) -> str:
     return str(path)
 
 
+def find_shown(path) -> Path:
+    """The file a `shown_path` names: the path as written if it exists from here, else the same
+    relative path inside the installation (a shipped file named by a committed report)."""
+    given = Path(path)
+    if given.exists() or given.is_absolute():
+        return given
+    installed = INSTALL_ROOT / given
+    return installed if installed.exists() else given
+
+
 def sha256_file(path) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()

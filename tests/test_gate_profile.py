@@ -13,7 +13,7 @@ from gate_helpers import DATA, marginal_model, save_model
 from map_core.atoms.encoding import Encoding
 from map_core.atoms.frames import load_frames, save_frames
 from map_core.errors import MapSuiteError
-from map_core.files import shown_path
+from map_core.files import find_shown, shown_path
 from map_core.model.default import default_model_path
 from map_core.model.pixelcnn import ModelConfig
 from validation.cli.main import main
@@ -212,3 +212,6 @@ def test_reports_name_shipped_files_without_absolute_paths(tmp_path, monkeypatch
     (tmp_path / "mine.pt").write_bytes(b"")
     assert shown_path(tmp_path / "mine.pt") == "mine.pt"
     assert shown_path("/elsewhere/model.pt") == "/elsewhere/model.pt"
+    # ... and a shown path finds its file again: a shipped file from any working directory
+    assert find_shown("map_core/data/default_model.pt") == default_model_path()
+    assert find_shown("mine.pt") == Path("mine.pt") and find_shown("nowhere.pt") == Path("nowhere.pt")

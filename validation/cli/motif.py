@@ -13,7 +13,7 @@ import torch
 from map_core.arguments import FRACTION, POSITIVE, SEED, count
 from map_core.atoms.frames import load_frames
 from map_core.errors import MapSuiteError
-from map_core.files import atomic_path, sha256_file, write_text_atomic
+from map_core.files import atomic_path, find_shown, sha256_file, shown_path, write_text_atomic
 from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
 from validation.gate.reference import SHIPPED_TRAINING_SET
@@ -112,7 +112,7 @@ def _scan(args) -> int:
             counts += list(zip(z["centres"], z["counts"]))
         log(f"scanned frames {min(start + CHUNK, len(frames))}/{len(frames)}")
     scan = scan_frames(frames, args.probe_nm, stride, args.quantile, args.threshold, args.max_sites, counts=counts)
-    scan["data"] = {"path": str(data), "sha256": digest}
+    scan["data"] = {"path": shown_path(data), "sha256": digest}  # no one's home folder in a committed scan
     write_scan(args.out, scan)
     for p in partial.iterdir():
         p.unlink()
@@ -131,7 +131,7 @@ def _generate(args) -> int:
     scan = load_scan(args.scan)
     model_path = args.model or default_model_path()
     model, _ = load_model(model_path)
-    data = Path(args.data) if args.data else Path(scan["data"]["path"])
+    data = Path(args.data) if args.data else find_shown(scan["data"]["path"])
     result = run_motif_job(model, sha256_file(model_path), data, scan, args.site, args.shape, args.iterations,
                            args.seed, args.out, args.temperature, progress=not args.no_progress,
                            log=_log(args.no_progress))
