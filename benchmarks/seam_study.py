@@ -6,8 +6,9 @@ Run: python -m benchmarks.seam_study [--boxes 4] [--voxels 32] [--seed 0] [--rel
 
 1. Generates --boxes boxes of --voxels^3 voxels with the shipped default model (map_core/data/default_model.pt;
    `generate_to_file`, the fast sampler, temperature 1, one receptive field of burn-in, no repair), as
-   `map-suite generate` does, and repairs each as `map-suite export --repair` does
-   (``validation.md.export.prepare_boxes``).
+   `map-suite generate` does, once per boundary: "outside" (the cut: burn-in on five faces, the box cut out
+   of the canvas) and "wrap" (periodic in x and y where raster order allows, burn-in below only); and
+   repairs each as `map-suite export --repair` does (``validation.md.export.prepare_boxes``).
 2. For each box, the molecules the repair removes, by why (a clash that exists only across the periodic seam,
    a clash inside the box, and orphan atoms, which are atoms in no whole water) and, for the seam clashes,
    by the face pair they clash across: x, y or z, or several at once (an edge or a corner: "xy", "xyz").
@@ -22,7 +23,8 @@ Run: python -m benchmarks.seam_study [--boxes 4] [--voxels 32] [--seed 0] [--rel
 4. The repaired generated boxes relaxed as `map-suite export --relax PS` does (``validation.md.relax``):
    minimisation, PS ps of NPT at 300 K and 1 bar; densities before and after, minimised energy, wall time.
 
-Writes benchmarks/results/seam_study.json (atomically) and prints a table. Lengths nm, densities g/cm3.
+Writes benchmarks/results/seam_study.json (atomically; "generated": {boundary: boxes and totals}) and prints
+a table. Lengths nm, densities g/cm3.
 """
 
 from __future__ import annotations
@@ -163,18 +165,45 @@ def summary(rows: list) -> dict:
     return out
 
 
-def generated_boxes(model, n_boxes: int, voxels: int, seed: int, keep=None) -> tuple:
+BOUNDARIES = ("outside", "wrap")  # the cut and the wrap-around boundary (map_core.sampling.canvas.make_canvas)
+
+
+def generated_boxes(model, n_boxes: int, voxels: int, seed: int, boundary: str, keep=None) -> tuple:
     """(frames, seconds): the boxes generated (`keep`: a frames file to write them to, or to read them from
     when it holds boxes of these settings: a rerun of the MD part skips the sampling)."""
-    job = SamplingJob(shape=(voxels,) * 3, n_boxes=n_boxes, seed=seed)
-    if keep is not None and Path(keep).exists():
-        frames = load_frames(keep)
-        if (frames.meta.get("shape"), frames.meta.get("n_boxes"), frames.meta.get("seed")) == ([voxels] * 3, n_boxes, seed):
-            return frames, None
+    job = SamplingJob(shape=(voxels,) * 3, n_boxes=n_boxes, seed=seed, boundary=boundary)
+    if keep is not None:
+        keep = Path(keep).with_name(f"{Path(keep).stem}_{boundary}.npz")
+        if keep.exists():
+            frames = load_frames(keep)
+            meta = frames.meta
+            if (meta.get("shape"), meta.get("n_boxes"), meta.get("seed"), meta.get("boundary")) == ([voxels] * 3, n_boxes, seed, boundary):
+                return frames, None
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="seam-study-") as tmp:
-        frames = generate_to_file(model, Path(keep) if keep is not None else Path(tmp) / "boxes.npz", job, progress=False)
+        frames = generate_to_file(model, keep if keep is not None else Path(tmp) / "boxes.npz", job, progress=False)
     return frames, time.perf_counter() - t0
+
+
+def study_generated(model, n_boxes: int, voxels: int, seed: int, boundary: str, relax_ps: float, threads: int, keep) -> dict:
+    """Boxes of one boundary: generated, repaired, attributed and relaxed; rows and totals."""
+    frames, generate_s = generated_boxes(model, n_boxes, voxels, seed, boundary, keep)
+    voxel = model.config.voxel_nm
+    rows = [study_box(frames.positions[k], frames.elements[k], frames.molecule[k], frames.box[k], voxel)
+            for k in range(len(frames))]
+    for k, row in enumerate(rows):
+        t = time.perf_counter()
+        relaxed = relax_box(row["repaired"][0], row["box_nm"], relax_ps, seed=seed_for(seed, k), threads=threads)
+        row["relax"] = {"ps": relaxed.ps, "density_before": relaxed.density_before, "density_after": relaxed.density_after,
+                        "box_after_nm": relaxed.box.tolist(), "minimised_kj_mol_per_molecule": relaxed.minimised_kj_mol,
+                        "platform": relaxed.platform, "wall_s": time.perf_counter() - t}
+        print(f"{boundary} box {k}: relaxed {relaxed.density_before:.3f} -> {relaxed.density_after:.3f} g/cm3 in "
+              f"{row['relax']['wall_s']:.0f} s", file=sys.stderr, flush=True)
+        del row["repaired"]
+    total = summary(rows)
+    total["density_relaxed"] = float(np.mean([r["relax"]["density_after"] for r in rows]))
+    total["generate_wall_s"] = generate_s  # None: the boxes were read from --frames
+    return {"boxes": rows, "total": total}
 
 
 def run(n_boxes: int = 4, voxels: int = 32, seed: int = 0, relax_ps: float = 3.0, cubes: int = 16, threads: int = 1,
@@ -183,59 +212,44 @@ def run(n_boxes: int = 4, voxels: int = 32, seed: int = 0, relax_ps: float = 3.0
     model, _ = load_model(default_model_path())
     voxel = model.config.voxel_nm
     edge = voxels * voxel
-    frames, generate_s = generated_boxes(model, n_boxes, voxels, seed, keep)
-    generated = [study_box(frames.positions[k], frames.elements[k], frames.molecule[k], frames.box[k], voxel)
-                 for k in range(len(frames))]
+    generated = {b: study_generated(model, n_boxes, voxels, seed, b, relax_ps, threads, keep) for b in BOUNDARIES}
     control = [study_box(*cube, voxel) for cube in training_cubes(edge, cubes, seed)]
-    for k, row in enumerate(generated):
-        pos = row["repaired"][0]
-        t = time.perf_counter()
-        relaxed = relax_box(pos, row["box_nm"], relax_ps, seed=seed_for(seed, k), threads=threads)
-        row["relax"] = {"ps": relaxed.ps, "density_before": relaxed.density_before, "density_after": relaxed.density_after,
-                        "box_after_nm": relaxed.box.tolist(), "minimised_kj_mol_per_molecule": relaxed.minimised_kj_mol,
-                        "platform": relaxed.platform, "wall_s": time.perf_counter() - t}
-        print(f"box {k}: relaxed {relaxed.density_before:.3f} -> {relaxed.density_after:.3f} g/cm3 in "
-              f"{row['relax']['wall_s']:.0f} s", file=sys.stderr, flush=True)
-    for row in generated + control:
+    for row in control:
         del row["repaired"]
-    gen = summary(generated)
-    gen["density_relaxed"] = float(np.mean([r["relax"]["density_after"] for r in generated]))
     return {
         "machine": machine_info(), "torch_threads": torch.get_num_threads(),
         "settings": {"boxes": n_boxes, "voxels": voxels, "edge_nm": edge, "voxel_nm": voxel, "seed": seed,
                      "relax_ps": relax_ps, "training_cubes": cubes, "model": shown_path(default_model_path()),
                      "model_sha256": hashlib.sha256(default_model_path().read_bytes()).hexdigest(), "threads": threads,
-                     "training_frames": shown_path(TRAINING)},
-        "generate_wall_s": generate_s,  # None: the boxes were read from --frames
-        "generated": {"boxes": generated, "total": gen},
+                     "training_frames": shown_path(TRAINING), "boundaries": list(BOUNDARIES)},
+        "generated": generated,
         "training_cubes": {"boxes": control, "total": summary(control)},
     }
 
 
 def table(results: dict) -> str:
-    """A small markdown table: one row per generated box, then the totals of the boxes and of the training cubes."""
-    lines = ["| box | molecules in -> out | seam (x/y/z/several) | inside | orphan atoms | g/cm3 in -> repaired -> relaxed |",
-             "|---|---|---|---|---|---|"]
+    """A small markdown table: one row per generated box of each boundary, the totals of each, then the
+    totals of the training cubes."""
+    lines = ["| boundary | box | molecules in -> out | seam (x/y/z/several) | inside | orphan atoms | "
+             "g/cm3 in -> repaired -> relaxed |", "|---|---|---|---|---|---|---|"]
 
     def faces(r):
         f = r["seam_by_faces"]
         several = sum(v for k, v in f.items() if len(k) > 1)
         return f"{r['removed_seam']} ({f.get('x', 0)}/{f.get('y', 0)}/{f.get('z', 0)}/{several})"
 
-    for k, r in enumerate(results["generated"]["boxes"]):
-        lines.append(f"| {k} | {r['molecules_in']} -> {r['molecules_out']} | {faces(r)} | {r['removed_inside']} | "
-                     f"{r['orphan_atoms_removed']} | {r['density_in']:.3f} -> {r['density_out']:.3f} -> "
-                     f"{r['relax']['density_after']:.3f} |")
-    g, c = results["generated"]["total"], results["training_cubes"]["total"]
-    lines.append(f"| generated, all | {g['molecules_in']} -> {g['molecules_out']} "
-                 f"({100 * g['removed_fraction']:.1f} % removed) | {faces(g)} | {g['removed_inside']} | "
-                 f"{g['orphan_atoms_removed']} | {g['density_in']:.3f} -> "
-                 f"{g['density_out']:.3f} -> {g['density_relaxed']:.3f} |")
+    def row(boundary, name, r, relaxed):
+        removed = f" ({100 * r['removed_fraction']:.1f} % removed)" if "removed_fraction" in r else ""
+        tail = f" -> {relaxed:.3f}" if relaxed is not None else ""
+        return (f"| {boundary} | {name} | {r['molecules_in']} -> {r['molecules_out']}{removed} | {faces(r)} | "
+                f"{r['removed_inside']} | {r['orphan_atoms_removed']} | {r['density_in']:.3f} -> {r['density_out']:.3f}{tail} |")
+
+    for boundary, part in results["generated"].items():
+        for k, r in enumerate(part["boxes"]):
+            lines.append(row(boundary, k, r, r["relax"]["density_after"]))
+        lines.append(row(boundary, "all", part["total"], part["total"]["density_relaxed"]))
     n = len(results["training_cubes"]["boxes"])
-    lines.append(f"| {n} training cubes | {c['molecules_in']} -> {c['molecules_out']} "
-                 f"({100 * c['removed_fraction']:.1f} % removed) | {faces(c)} | {c['removed_inside']} | "
-                 f"{c['orphan_atoms_removed']} | {c['density_in']:.3f} -> "
-                 f"{c['density_out']:.3f} |")
+    lines.append(row("training MD", f"{n} cubes", results["training_cubes"]["total"], None))
     return "\n".join(lines)
 
 
@@ -255,8 +269,9 @@ def main(argv=None) -> int:
     results = run(args.boxes, args.voxels, args.seed, args.relax_ps, args.cubes, args.threads, args.frames)
     write_text_atomic(args.out, json.dumps(results, indent=1))
     print(table(results))
-    print(f"replay matches the repair: {results['generated']['total']['matches_repair']} (generated), "
-          f"{results['training_cubes']['total']['matches_repair']} (training cubes)")
+    matches = {b: part["total"]["matches_repair"] for b, part in results["generated"].items()}
+    print(f"replay matches the repair: {matches} (generated), {results['training_cubes']['total']['matches_repair']} "
+          f"(training cubes)")
     print(f"wrote {args.out}")
     return 0
 
