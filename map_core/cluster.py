@@ -19,8 +19,6 @@ import json
 import logging
 from pathlib import Path
 
-from distributed import Client, LocalCluster, as_completed
-
 from map_core.errors import MapSuiteError
 
 CONNECT_TIMEOUT = "20s"
@@ -54,6 +52,8 @@ def dask_client(spec: str | None):
     if spec is None:
         yield None
         return
+    from distributed import Client, LocalCluster  # here: every map-suite process would pay 0.4 s to import it
+
     cluster = None
     try:
         if spec.startswith("local:"):
@@ -96,6 +96,8 @@ def map_tasks(client, fn, tasks, shared: dict | None = None, done=None) -> list:
         return out
     if not tasks:
         return []
+    from distributed import as_completed  # only runs that were given a cluster import distributed
+
     sent = {name: client.scatter(value, broadcast=True) for name, value in shared.items()}
     futures = [client.submit(fn, *task, **sent, pure=False) for task in tasks]
     try:

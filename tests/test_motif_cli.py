@@ -89,11 +89,11 @@ def test_scan_refuses_a_probe_larger_than_the_box(setup, tmp_path, capsys):
 
 def test_generate_killed_resumes_to_the_same_result(setup, tmp_path):
     reference, out = tmp_path / "reference", tmp_path / "killed"
-    assert main([str(a) for a in _generate(setup, reference, "--iterations", "5")]) == 0  # uninterrupted, in-process
-    killed = run_killed(cli(*_generate(setup, out, "--iterations", "5")), (out / "step_i.npz").exists, 0.3)
+    assert main([str(a) for a in _generate(setup, reference, "--iterations", "3")]) == 0  # uninterrupted, in-process
+    killed = run_killed(cli(*_generate(setup, out, "--iterations", "3")), (out / "step_i.npz").exists, 0.3)
     assert killed, "the run finished before the kill: nothing was tested"
     assert not (out / "motif.json").exists()  # a killed run never looks finished
-    run(cli(*_generate(setup, out, "--iterations", "5")))
+    run(cli(*_generate(setup, out, "--iterations", "3")))
     a, b = json.loads((reference / "motif.json").read_text()), json.loads((out / "motif.json").read_text())
     assert a == b
     for s in a["steps"]:
