@@ -5,7 +5,8 @@ Every function takes map_core Frames, an mdtraj Trajectory or the arrays of one 
 
 - ``frame_tools``: the accepted inputs, whole molecules, wrapping, sub-regions;
 - ``density``, ``geometry`` (O-H, H-O-H, dipoles), ``rdf`` (periodic and the gate's edge-corrected
-  open-box RDF), ``order`` (Steinhardt, tetrahedral), ``hbonds``, ``energy`` (q-TIP4P/F, OpenMM).
+  open-box RDF), ``order`` (Steinhardt, tetrahedral), ``hbonds``, ``rings`` (H-bond rings, King's
+  shortest-path criterion), ``energy`` (q-TIP4P/F, OpenMM).
 """
 
 from validation.observables.density import compute_density
@@ -20,10 +21,11 @@ from validation.observables.geometry import (
 from validation.observables.hbonds import compute_hbonds
 from validation.observables.order import compute_steinhardt, compute_tetrahedral_order
 from validation.observables.rdf import compute_rdf, first_peak, g_from_counts, open_rdf_counts
+from validation.observables.rings import compute_rings, hbond_network
 
 __all__ = [
     "as_frames", "compute_density", "compute_dipole_magnitudes", "compute_dipoles", "compute_hbonds",
     "compute_hoh_angles", "compute_intermolecular_energy", "compute_oh_distances", "compute_rdf",
-    "compute_steinhardt", "compute_tetrahedral_order", "crop_frames", "first_peak", "g_from_counts",
-    "molecule_counts", "open_rdf_counts", "water_molecules",
+    "compute_rings", "compute_steinhardt", "compute_tetrahedral_order", "crop_frames", "first_peak",
+    "g_from_counts", "hbond_network", "molecule_counts", "open_rdf_counts", "water_molecules",
 ]

@@ -30,27 +30,38 @@ def compute_hbonds(data, periodic: bool = True, r_oo: float = R_OO, angle: float
     out = []
     for f in range(len(frames)):
         pos, el, mol, box = frame(frames, f)
-        w = water_molecules(el, mol)
+        w, bonds = hbond_pairs(pos, el, mol, box, periodic, r_oo, angle)
         if len(w) == 0:
             continue
-        oxy = wrap(pos[w[:, 0]], box) if periodic else pos[w[:, 0]]
-        oh = minimum_image(pos[w[:, 1:]] - pos[w[:, :1]], box if periodic else None)  # (M, 2, 3)
-        tree = cKDTree(oxy, boxsize=box if periodic else None)
-        pairs = tree.query_pairs(r_oo, output_type="ndarray")  # i < j
-        donated = np.zeros(len(w), dtype=np.int64)
-        accepted = np.zeros(len(w), dtype=np.int64)
-        for d_col, a_col in ((0, 1), (1, 0)):
-            d, a = pairs[:, d_col], pairs[:, a_col]
-            oo = minimum_image(oxy[a] - oxy[d], box if periodic else None)
-            oo_len = np.linalg.norm(oo, axis=1)
-            for h in range(2):
-                v = oh[d, h]
-                cos = np.einsum("nd,nd->n", v, oo) / (np.linalg.norm(v, axis=1) * oo_len)
-                bonded = cos > math.cos(angle)
-                np.add.at(donated, d[bonded], 1)
-                np.add.at(accepted, a[bonded], 1)
-        counts = np.stack([donated, accepted], axis=1)
+        donated = np.bincount(bonds[:, 0], minlength=len(w))
+        accepted = np.bincount(bonds[:, 1], minlength=len(w))
+        counts = np.stack([donated, accepted], axis=1).astype(np.int64)
         if not periodic:
-            counts = counts[distance_to_faces(oxy, box) >= r_oo]
+            counts = counts[distance_to_faces(pos[w[:, 0]], box) >= r_oo]
         out.append(counts)
     return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.int64)
+
+
+def hbond_pairs(positions, elements, molecule, box, periodic: bool = True, r_oo: float = R_OO,
+                angle: float = ANGLE) -> tuple[np.ndarray, np.ndarray]:
+    """Hydrogen bonds of one frame: ((M, 3) O, H, H atom indices of its complete molecules,
+    (B, 2) int64 (donor, acceptor) rows into them), one row per donating H (so a donor bonding one
+    acceptor through both its H appears twice). Every molecule, near a face or not, takes part."""
+    w = water_molecules(elements, molecule)
+    if len(w) == 0:
+        return w, np.zeros((0, 2), dtype=np.int64)
+    oxy = wrap(positions[w[:, 0]], box) if periodic else positions[w[:, 0]]
+    oh = minimum_image(positions[w[:, 1:]] - positions[w[:, :1]], box if periodic else None)  # (M, 2, 3)
+    tree = cKDTree(oxy, boxsize=box if periodic else None)
+    pairs = tree.query_pairs(r_oo, output_type="ndarray")  # i < j
+    bonds = [np.zeros((0, 2), dtype=np.int64)]
+    for d_col, a_col in ((0, 1), (1, 0)):
+        d, a = pairs[:, d_col], pairs[:, a_col]
+        oo = minimum_image(oxy[a] - oxy[d], box if periodic else None)
+        oo_len = np.linalg.norm(oo, axis=1)
+        for h in range(2):
+            v = oh[d, h]
+            cos = np.einsum("nd,nd->n", v, oo) / (np.linalg.norm(v, axis=1) * oo_len)
+            bonded = cos > math.cos(angle)
+            bonds.append(np.stack([d[bonded], a[bonded]], axis=1).astype(np.int64))
+    return w, np.concatenate(bonds)
