@@ -3,21 +3,34 @@
 Formats (chosen by suffix, or `fmt`):
 
 - ``frames``: this project's frames files (.npz), generated open boxes or periodic MD frames;
-- ``pdb`` (mdtraj; ASE where its models differ in atom count), ``gro`` (mdtraj), ``dcd``, ``xtc``, ``lammps`` (mdtraj, with a topology file `top`,
-  e.g. the ``.top.pdb`` that `map-suite export` writes beside them);
+- ``pdb`` (mdtraj; where its models differ in atom count, this module's fixed-column reader), ``gro`` (mdtraj),
+  ``dcd``, ``xtc``, ``lammps`` (mdtraj, with a topology file `top`, e.g. the ``.top.pdb`` that `map-suite export`
+  writes beside them);
 - ``extxyz`` (ASE; Å in the file);
 - ``npy``: voxel class grids (K, Z, Y, X) or (Z, Y, X), as the seed authors' code writes them:
   0.25 Å voxels and class order empty, H, O unless `classes` says otherwise; decoded at the voxel
   centres into open boxes (``meta["periodic"] = False``).
 
-Molecule ids come from residues holding one O and two H (mdtraj) or, where a format has no
-residues, from grouping the atoms (``map_core.atoms.molecules.group_waters``, with the limits of
-decoded atoms for class grids). Lengths nm. Anything unreadable, atoms other than O and H, a
-missing box (periodic formats), or no atoms at all is refused in one MapSuiteError line.
+Water models with massless virtual sites (TIP4P/2005, TIP4P-Ew, OPC, TIP5P; issue 27) are read as
+their O and H atoms: each atom of the PDB, GRO, topology and extxyz formats is O, H or a virtual
+site, by the element the file states (PDB element column, extxyz species, a topology's element;
+``VS``, ``EP`` and ``X`` or zero mass: a virtual site), else by its name (``WATER_OXYGEN_NAMES``,
+``WATER_HYDROGEN_NAMES``, ``VIRTUAL_SITE_NAMES``: GROMACS OW HW1 HW2 MW, OpenMM, AMBER and CHARMM
+names), else by the reader's guess from the name; a massless atom of unknown name counts as a
+virtual site only in a water residue (``WATER_RESIDUES``). Virtual sites are dropped and counted
+(``meta["virtual_sites_dropped"]``, one count per box, in all but the frames and npy formats); any
+other atom (an ion, a site that names a massive element) refuses the file.
+
+Molecule ids come from residues holding one O and two H (once the virtual sites are dropped) or,
+where a format has no residues, from grouping the atoms (``map_core.atoms.molecules.group_waters``,
+with the limits of decoded atoms for class grids). Lengths nm. Anything unreadable, atoms other than
+O, H and virtual sites, a missing box (periodic formats), or no atoms at all is refused in one
+MapSuiteError line.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +46,24 @@ FORMATS = tuple(sorted(set(SUFFIXES.values())))
 NEEDS_TOPOLOGY = ("dcd", "xtc", "lammps")
 SEED_CLASSES = ("empty", "H", "O")  # the seed authors' class order
 SEED_VOXEL_NM = 0.025
+
+# Water atom names (upper case) as the programs that write water boxes spell them (issue 27):
+# OpenMM (app/data/pdbNames.xml: O alias OW, OH2; H1 alias HW1; H2 alias HW2; the sites of tip4pew.xml, tip4pfb.xml,
+# opc.xml: M; of tip5p.xml: M1, M2; app.PDBFile writes their element as EP, mdtraj as VS), GROMACS (share/top/*.ff/
+# tip4p.itp, tip4pew.itp: SOL with OW HW1 HW2 MW; tip5p.itp: LP1 LP2), AMBER (extra points EP, EPW; EP1, EP2),
+# CHARMM (TIP3: OH2 H1 H2).
+WATER_OXYGEN_NAMES = ("O", "OW", "OH2")  # and any name starting with OW (OW1, OW_tip4p, ...)
+WATER_HYDROGEN_NAMES = ("H1", "H2", "HW", "HW1", "HW2")
+# M, M1, M2 (OpenMM), MW, LP1, LP2 (GROMACS), EP, EPW, EP1, EP2 (AMBER), VS, VS1 (generic virtual sites);
+# not any name starting with M: MG is magnesium
+VIRTUAL_SITE_NAMES = re.compile(r"M[0-9]*|(?:MW|EP|LP|VS)[A-Z0-9_]*")
+# element symbols that mean a massless site: mdtraj's virtual-site element (VS), OpenMM's PDB writer (EP), ASE's dummy (X)
+VIRTUAL_SITE_ELEMENTS = ("VS", "EP", "X")
+# water residue names: OpenMM's pdbNames.xml (HOH H2O WAT SOL TIP3 TP3 TIP T4P SPC) and the 4- and 5-site models'
+# (TIP4, T4E, TP4, OPC, TIP5, T5P, TP5), AMBER and CHARMM
+WATER_RESIDUES = frozenset({"HOH", "H2O", "WAT", "SOL", "TIP", "TIP3", "TP3", "T3P", "SPC", "SPCE", "TIP4", "T4P", "T4E",
+                            "TP4", "OPC", "OPC3", "TIP5", "T5P", "TP5"})
+VIRTUAL_SITE = ""  # the kind of an atom that is dropped
 
 
 def detect_format(path) -> str:
@@ -60,7 +91,7 @@ def read_boxes(path, fmt: str | None = None, top=None, voxel_nm: float | None = 
         elif fmt == "extxyz":
             frames = _read_ase(path, "extxyz")
         elif fmt == "pdb" and len(set(_pdb_model_sizes(path))) > 1:  # mdtraj reads equal models only
-            frames = _read_ase(path, "proteindatabank")
+            frames = _read_pdb_models(path)
         else:
             frames = _read_mdtraj(path, top)
     except MapSuiteError:
@@ -102,16 +133,78 @@ def _read_mdtraj(path: Path, top) -> Frames:
     traj = mdtraj.load(str(path), top=None if top is None else str(top))
     if traj.unitcell_lengths is None:
         raise MapSuiteError("no periodic box in the file (a generated open box: save it as a frames file)", path)
-    elements = np.array([a.element.symbol if a.element is not None else a.name for a in traj.topology.atoms])
-    molecule = -np.ones(traj.n_atoms, dtype=np.int32)
-    for k, res in enumerate(traj.topology.residues):
-        idx = [a.index for a in res.atoms]
-        if sorted(elements[idx]) == ["H", "H", "O"]:
-            molecule[idx] = k
-    known = molecule if np.any(molecule >= 0) else None
-    meta = {"source": f"{path.name} (mdtraj)", "periodic": True}
-    return _frames(list(traj.xyz.astype(np.float64)), [elements] * traj.n_frames, traj.unitcell_lengths.astype(np.float64),
-                   meta, None if known is None else [known] * traj.n_frames)
+    atoms = list(traj.topology.atoms)
+    # what mdtraj holds for each atom: read from a topology, or guessed from the name (GRO and element-less PDB)
+    held = [None if a.element is None else ("VS" if not a.element.mass > 0 else a.element.symbol) for a in atoms]
+    source = Path(path if top is None else top)
+    if source.suffix.lower() == ".gro":  # no element column: mdtraj's elements are guesses from the names
+        declared, guessed = [None] * len(atoms), held
+    elif source.suffix.lower() in (".pdb", ".ent"):  # the element column itself, where it aligns with mdtraj's atoms
+        column = _pdb_element_column(source)
+        declared, guessed = (column, held) if len(column) == len(atoms) else ([None] * len(atoms), held)
+    else:  # a topology that states elements (and masses) itself
+        declared, guessed = held, [None] * len(atoms)
+    residues = [a.residue for a in atoms]
+    kinds = _water_kinds([a.name for a in atoms], declared, guessed, [r.name for r in residues], path)
+    keep = kinds != VIRTUAL_SITE
+    elements = kinds[keep]
+    residue = np.array([r.index for r in residues], dtype=np.int64)[keep]
+    molecule = _residue_waters(residue, elements)
+    dropped = int(np.count_nonzero(~keep))
+    meta = {"source": f"{path.name} (mdtraj)", "periodic": True, "virtual_sites_dropped": [dropped] * traj.n_frames}
+    return _frames(list(traj.xyz[:, keep].astype(np.float64)), [elements] * traj.n_frames,
+                   traj.unitcell_lengths.astype(np.float64), meta, None if molecule is None else [molecule] * traj.n_frames)
+
+
+def _upper(text) -> str:
+    return "" if text is None else str(text).strip().upper()
+
+
+def _water_kinds(names, declared, guessed, residues, path) -> np.ndarray:
+    """'O', 'H' or VIRTUAL_SITE for each atom (see the module docstring); refuses any other atom in one line.
+
+    names: atom names; declared: the element the file states, or None; guessed: the element a reader
+    guessed from the name ('VS' where it found none), or None; residues: residue names (or None)."""
+    kinds, refused = [], set()
+    for name, stated, guess, residue in zip(names, declared, guessed, residues):
+        kind = _water_kind(_upper(name), _upper(stated), _upper(guess), _upper(residue) in WATER_RESIDUES)
+        if kind not in ("O", "H", VIRTUAL_SITE):
+            refused.add(kind)
+        kinds.append(kind)
+    if refused:
+        raise MapSuiteError(f"atoms other than water's: {', '.join(sorted(refused))}", path)
+    return np.array(kinds, dtype="<U2")
+
+
+def _water_kind(name: str, stated: str, guess: str, in_water: bool) -> str:
+    """The kind of one atom, or the label it is refused by (arguments upper case, '' for none)."""
+    if stated:
+        if stated in ("O", "H"):
+            return stated
+        return VIRTUAL_SITE if stated in VIRTUAL_SITE_ELEMENTS else stated.capitalize()
+    if name in WATER_OXYGEN_NAMES or name.startswith("OW"):
+        return "O"
+    if name in WATER_HYDROGEN_NAMES:
+        return "H"
+    if VIRTUAL_SITE_NAMES.fullmatch(name):
+        return VIRTUAL_SITE
+    if guess in ("O", "H"):
+        return guess
+    if guess and guess not in VIRTUAL_SITE_ELEMENTS:
+        return name or guess.capitalize()  # refused by its name: the element is only a guess (mdtraj reads NA as N)
+    return VIRTUAL_SITE if in_water else (name or "an unnamed atom")  # massless: a site of a water, else unknown
+
+
+def _pdb_element_column(path: Path) -> list:
+    """The element column (77-78; None where blank) of the ATOM/HETATM records of a PDB file's first model."""
+    column = []
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.startswith((b"ATOM", b"HETATM")):
+                column.append(line[76:78].decode("latin-1").strip() or None)
+            elif line.startswith(b"ENDMDL"):
+                break
+    return column
 
 
 def _pdb_model_sizes(path: Path) -> list:
@@ -127,35 +220,73 @@ def _pdb_model_sizes(path: Path) -> list:
     return sizes + [n] if n or not sizes else sizes
 
 
-def _residue_waters(numbers, elements) -> np.ndarray | None:
-    """Molecule ids from PDB residues: each run of atoms with one residue number that holds one O and
-    two H is a water (runs, not numbers: residue numbers wrap at 9999); None if no residue is."""
-    starts = np.flatnonzero(np.r_[True, np.diff(numbers) != 0])
-    molecule = -np.ones(len(numbers), dtype=np.int32)
-    for k, (a, b) in enumerate(zip(starts, np.r_[starts[1:], len(numbers)])):
+def _residue_waters(residues, elements) -> np.ndarray | None:
+    """Molecule ids from residues: each run of atoms with one residue key that holds one O and two H is a
+    water (runs, not numbers: residue numbers wrap at 9999); None if no residue is."""
+    residues = np.asarray(residues)
+    starts = np.flatnonzero(np.r_[True, residues[1:] != residues[:-1]]) if len(residues) else np.zeros(0, dtype=int)
+    molecule = -np.ones(len(residues), dtype=np.int32)
+    for k, (a, b) in enumerate(zip(starts, np.r_[starts[1:], len(residues)])):
         if sorted(elements[a:b]) == ["H", "H", "O"]:
             molecule[a:b] = k
     return molecule if np.any(molecule >= 0) else None
 
 
+def _read_pdb_models(path: Path) -> Frames:
+    """A PDB file whose models differ in atom count (one model per box, as `map-suite export` writes
+    them; mdtraj reads equal models only), by the fixed columns of the format: atom name 13-16, residue
+    name 18-21, residue 18-27, x y z 31-54 (Å), element 77-78; each model's box from the CRYST1 record
+    before it."""
+    models, atoms, cell = [], [], None
+    with open(path, "rb") as fh:
+        for raw in fh:
+            line = raw.decode("latin-1")
+            if line.startswith("CRYST1"):
+                cell = np.array([float(line[6:15]), float(line[15:24]), float(line[24:33])]) / 10.0
+            elif line.startswith(("ATOM", "HETATM")):
+                atoms.append((line[12:16], line[17:21], line[17:27], line[76:78],
+                              float(line[30:38]), float(line[38:46]), float(line[46:54])))
+            elif line.startswith("ENDMDL") and atoms:
+                models.append((atoms, cell))
+                atoms = []
+    if atoms:
+        models.append((atoms, cell))
+    positions, elements, boxes, molecules, dropped = [], [], [], [], []
+    for atoms, box in models:
+        if box is None or not np.all(box > 0):
+            raise MapSuiteError("no periodic box in the file", path)
+        names, residue_names, residues, stated, *xyz = zip(*atoms)
+        kinds = _water_kinds(names, [s.strip() or None for s in stated], [None] * len(names), residue_names, path)
+        keep = kinds != VIRTUAL_SITE
+        positions.append(np.array(xyz, dtype=np.float64).T[keep] / 10.0)
+        elements.append(kinds[keep])
+        boxes.append(box)
+        molecules.append(_residue_waters(np.array(residues)[keep], kinds[keep]))
+        dropped.append(int(np.count_nonzero(~keep)))
+    known = molecules if molecules and all(m is not None for m in molecules) else None
+    meta = {"source": f"{path.name} (pdb models)", "periodic": True, "virtual_sites_dropped": dropped}
+    return _frames(positions, elements, boxes, meta, known)
+
+
 def _read_ase(path: Path, fmt: str) -> Frames:
-    """Extended XYZ, or a PDB whose models differ in atom count (one model per box, as `map-suite
-    export` writes them), through ASE (Å in the file)."""
-    from ase.io import read  # local: only these formats need ASE
+    """Extended XYZ through ASE (Å in the file); its species are the stated elements (X: a virtual site)."""
+    from ase.io import read  # local: only this format needs ASE
 
     images = read(str(path), index=":", format=fmt)
-    positions, elements, boxes, molecules = [], [], [], []
+    positions, elements, boxes, dropped = [], [], [], []
     for atoms in images:
         cell = np.asarray(atoms.cell.lengths(), dtype=np.float64) / 10.0
         if not np.all(atoms.pbc) or np.any(cell <= 0):
             raise MapSuiteError("no periodic box in the file", path)
-        positions.append(np.asarray(atoms.positions, dtype=np.float64) / 10.0)
-        elements.append(np.array(atoms.get_chemical_symbols()))
+        symbols = atoms.get_chemical_symbols()
+        kinds = _water_kinds([None] * len(symbols), symbols, [None] * len(symbols), [None] * len(symbols), path)
+        keep = kinds != VIRTUAL_SITE
+        positions.append(np.asarray(atoms.positions, dtype=np.float64)[keep] / 10.0)
+        elements.append(kinds[keep])
         boxes.append(cell)
-        if "residuenumbers" in atoms.arrays:
-            molecules.append(_residue_waters(atoms.arrays["residuenumbers"], elements[-1]))
-    known = molecules if molecules and all(m is not None for m in molecules) else None
-    return _frames(positions, elements, boxes, {"source": f"{path.name} (ase)", "periodic": True}, known)
+        dropped.append(int(np.count_nonzero(~keep)))
+    return _frames(positions, elements, boxes, {"source": f"{path.name} (ase)", "periodic": True,
+                                                "virtual_sites_dropped": dropped})
 
 
 def _read_class_grids(path: Path, voxel: float, classes) -> Frames:
