@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
+from ase.io import write as ase_write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,11 +39,16 @@ RESULTS = ROOT / "reports" / "default-quick" / "results.json"
 MOTIF = ROOT / "reports" / "motif-default"
 
 def _import_source(fmt: str, folder: Path) -> Path:
-    """A PDB, extended XYZ or .npy class-grid file of real water in `folder` (made once)."""
-    path = folder / {"pdb": "water.pdb", "extxyz": "water.xyz", "npy": "grids.npy"}[fmt]
+    """A PDB, extended XYZ, LAMMPS dump or data, or .npy class-grid file of real water in `folder` (made once)."""
+    path = folder / {"pdb": "water.pdb", "extxyz": "water.xyz", "npy": "grids.npy", "lammps": "water.lammpstrj",
+                     "lammps-data": "water.data"}[fmt]
     if not path.exists():
         frames = load_frames(FRAMES).select([0])
-        if fmt == "npy":
+        if fmt == "lammps-data":  # ASE's writer, atom style full with masses, as LAMMPS users write them
+            atoms = Atoms(symbols=list(frames.elements[0]), positions=frames.positions[0] * 10, cell=frames.box[0] * 10, pbc=True)
+            atoms.new_array("mol-id", frames.molecule[0].astype(int) + 1)
+            ase_write(path, atoms, format="lammps-data", atom_style="full", specorder=["O", "H"], masses=True, units="real")
+        elif fmt == "npy":
             grid, _ = encode(frames.positions[0], frames.elements[0], frames.box[0], 0.05)
             np.save(path, np.array([0, 2, 1], dtype=np.uint8)[grid])  # the seed's class order
         else:
@@ -68,7 +75,8 @@ LOADERS = {
     "motif_step": (lambda _: MOTIF / "iteration_01.npz", lambda p: read_step(p, 1)),
     "scheduler_file": (_scheduler_file, read_scheduler_file),
     **{f"import_{fmt}": (lambda folder, fmt=fmt: _import_source(fmt, folder),
-                         lambda p, fmt=fmt: read_boxes(p, fmt=fmt, voxel_nm=0.05)) for fmt in ("pdb", "extxyz", "npy")},
+                         lambda p, fmt=fmt: read_boxes(p, fmt=fmt, voxel_nm=0.05, types={1: "O", 2: "H"}))
+       for fmt in ("pdb", "extxyz", "npy", "lammps", "lammps-data")},
 }
 EXAMPLES = int(os.environ.get("MAP_SUITE_FUZZ_EXAMPLES", "12"))
 

@@ -40,7 +40,10 @@ def pytest_addoption(parser):
     group.addoption("--voxel", type=float, default=None, help="with --boxes: voxelise both sides at this voxel, nm")
     group.addoption("--encoding", default=None, help="with --boxes --voxel: atoms or water classes")
     group.addoption("--classes", default="empty,H,O", help="with .npy class grids: class order (default: empty,H,O)")
-    group.addoption("--top", default=None, help="with DCD, XTC or LAMMPS boxes: topology (PDB)")
+    group.addoption("--top", default=None, help="with DCD, XTC or LAMMPS dump boxes: topology (PDB)")
+    group.addoption("--types", default=None, help="with LAMMPS data files or dumps without an element column: "
+                    "element of each atom type (e.g. 1=O,2=H)")
+    group.addoption("--frames", type=int, default=None, help="with --boxes: judge N frames, evenly spaced")
     group.addoption("--expected-failures", default=None,
                     help="TOML file of checks this model is known to fail, per profile (marked xfail; see "
                          "validation/gate/expected.py); the verdict still counts them")
@@ -53,7 +56,7 @@ def pytest_configure(config):
     opt = config.option
     try:
         inputs = resolve_gate_inputs(opt.model, opt.boxes, opt.profile, opt.reference, opt.gate_seed, opt.voxel,
-                                     opt.encoding, opt.classes, opt.top)
+                                     opt.encoding, opt.classes, opt.top, opt.types, opt.frames)
         expected = load_expected_failures(opt.expected_failures, inputs.profile.name) if opt.expected_failures else {}
     except MapSuiteError as exc:
         raise pytest.UsageError(f"map-suite gate: {exc}") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
-from map_core.arguments import POSITIVE, SEED
+from map_core.arguments import POSITIVE, SEED, count
 from map_core.atoms.encoding import ENCODINGS
 from map_core.cluster import dask_client
 from map_core.errors import MapSuiteError
@@ -33,7 +33,12 @@ def add_arguments(p) -> None:
                    "into (default: atoms for .npy grids, else the profile's calibration encoding)")
     p.add_argument("--classes", default=",".join(SEED_CLASSES), help="with .npy class grids: class order "
                    "(default: %(default)s, that of the grids of the 3D water MAP paper's authors, seed 000)")
-    p.add_argument("--top", default=None, help="with DCD, XTC or LAMMPS boxes: topology file (PDB)")
+    p.add_argument("--top", default=None, help="with DCD, XTC or LAMMPS dump boxes: topology file (PDB)")
+    p.add_argument("--types", default=None, metavar="T=EL,...", help="with LAMMPS data files or dumps without an element "
+                   "column: element of each atom type, O, H or a virtual site such as M (e.g. 1=O,2=H; default: a data "
+                   "file's Masses section)")
+    p.add_argument("--frames", type=count(1), default=None, metavar="N", help="with --boxes: judge N frames of the file, "
+                   "evenly spaced from the first to the last (default: every frame)")
     p.add_argument("--profile", default="quick",
                    help=f"sizes, run lengths and thresholds of the gate: a shipped profile ({', '.join(SHIPPED)}; "
                         "validation/gate/profiles/NAME.toml) or the path of a profile .toml file (default: %(default)s)")
@@ -58,7 +63,7 @@ def run(args) -> int:
     if unknown or not groups:
         raise MapSuiteError(f"--groups must name some of {', '.join(GROUPS)}, got {args.groups!r}")
     inputs = resolve_gate_inputs(args.model, args.boxes, args.profile, args.reference, args.seed, args.voxel,
-                                 args.encoding, args.classes, args.top)
+                                 args.encoding, args.classes, args.top, args.types, args.frames)
     t0 = time.time()
 
     def log(msg):

@@ -40,7 +40,7 @@ from validation.gate.reference import HELDOUT_FRACTION, PACKAGE_ROOT, SHIPPED_TR
 from validation.gate.registry import GROUPS
 from validation.gate.sources import BoxSource, ModelSource, WindowSource, mode_name
 from validation.md.budget import check_md_fits
-from validation.md.imports import SEED_CLASSES, read_boxes
+from validation.md.imports import SEED_CLASSES, parse_types, read_boxes
 
 
 @dataclass
@@ -119,17 +119,19 @@ class GateInputs:
 
 
 def resolve_gate_inputs(model=None, boxes=None, profile="quick", reference=None, seed=None, voxel=None, encoding=None,
-                        classes="empty,H,O", top=None) -> GateInputs:
+                        classes="empty,H,O", top=None, types=None, frames=None) -> GateInputs:
     """GateInputs of a model, or of given boxes (`boxes`), for the CLI and the pytest gate;
-    classes: comma-separated class order of .npy grids. Options of the other kind are refused."""
+    classes: comma-separated class order of .npy grids; types: LAMMPS type map text ('1=O,2=H');
+    frames: judge this many frames of the file, evenly spaced. Options of the other kind are refused."""
     if boxes is None:
-        for flag, value in (("voxel", voxel), ("encoding", encoding), ("top", top)):
+        for flag, value in (("voxel", voxel), ("encoding", encoding), ("top", top), ("types", types), ("frames", frames)):
             if value is not None:
                 raise MapSuiteError(f"--{flag} belongs to --boxes")
         return resolve_inputs(model, profile, reference, seed)
     if model is not None:
         raise MapSuiteError("give --model or --boxes, not both")
-    return resolve_box_inputs(boxes, profile, reference, seed, voxel, encoding, [c.strip() for c in classes.split(",")], top)
+    return resolve_box_inputs(boxes, profile, reference, seed, voxel, encoding, [c.strip() for c in classes.split(",")], top,
+                              parse_types(types, boxes), frames)
 
 
 def resolve_inputs(model=None, profile="quick", reference=None, seed=None) -> GateInputs:
@@ -157,19 +159,20 @@ def resolve_inputs(model=None, profile="quick", reference=None, seed=None) -> Ga
 
 
 def resolve_box_inputs(boxes, profile="quick", reference=None, seed=None, voxel=None, encoding=None,
-                       classes=SEED_CLASSES, top=None) -> GateInputs:
+                       classes=SEED_CLASSES, top=None, types=None, frames=None) -> GateInputs:
     """GateInputs of given boxes judged against a reference.
 
     boxes: any format of validation.md.imports.read_boxes; voxel: judge voxelised at this voxel
     (nm; for .npy class grids also the grids' voxel, default 0.025) or None for continuous
     positions; encoding: 'atoms' or 'water' (default: atoms for class grids, else the profile's
-    calibration encoding); classes: class order of .npy grids; top: topology of DCD/XTC/LAMMPS.
+    calibration encoding); classes: class order of .npy grids; top: topology of DCD/XTC/LAMMPS;
+    types: LAMMPS type -> element map; frames: keep this many frames, evenly spaced (None: all).
     """
     prof = load_profile(profile).with_seed(seed)
     if voxel is not None and not (np.isfinite(voxel) and voxel > 0):
         raise MapSuiteError(f"--voxel must be a positive number of nm, not {voxel}")
     path = Path(boxes)
-    given = read_boxes(path, top=top, voxel_nm=voxel, classes=classes)
+    given = read_boxes(path, top=top, voxel_nm=voxel, classes=classes, types=types, frames=frames)
     grid_voxel = given.meta.get("voxel_nm")
     if voxel is not None and grid_voxel is not None and abs(float(grid_voxel) - voxel) > 1e-9 * voxel:
         raise MapSuiteError(f"the boxes were made on {float(grid_voxel):g} nm voxels, not the --voxel {voxel:g} nm given; "

@@ -4,8 +4,14 @@ Formats (chosen by suffix, or `fmt`):
 
 - ``frames``: this project's frames files (.npz), generated open boxes or periodic MD frames;
 - ``pdb`` (mdtraj; where its models differ in atom count, this module's fixed-column reader), ``gro`` (mdtraj),
-  ``dcd``, ``xtc``, ``lammps`` (mdtraj, with a topology file `top`, e.g. the ``.top.pdb`` that `map-suite export`
+  ``dcd``, ``xtc`` (mdtraj, with a topology file `top`, e.g. the ``.top.pdb`` that `map-suite export`
   writes beside them);
+- ``lammps`` dumps: with a topology `top` through mdtraj; without one through ASE (``lammps-dump-text``),
+  the elements from the dump's ``element`` column or from its ``type`` column and a type map `types`
+  (``--types 1=O,2=H``); molecules from a ``mol`` column;
+- ``lammps-data`` (.data, .lmp): LAMMPS data files through ASE (``lammps-data``; Å, as the ``real``
+  and ``metal`` units define them), elements from `types`, else ASE's guess from the Masses section,
+  molecules from the ``full`` atom style's molecule ids;
 - ``extxyz`` (ASE; Å in the file);
 - ``npy``: voxel class grids (K, Z, Y, X) or (Z, Y, X), as the seed authors' code writes them:
   0.25 Å voxels and class order empty, H, O unless `classes` says otherwise; decoded at the voxel
@@ -20,6 +26,10 @@ names), else by the reader's guess from the name; a massless atom of unknown nam
 virtual site only in a water residue (``WATER_RESIDUES``). Virtual sites are dropped and counted
 (``meta["virtual_sites_dropped"]``, one count per box, in all but the frames and npy formats); any
 other atom (an ion, a site that names a massive element) refuses the file.
+
+A multi-frame file gives one box per frame; `frames` N keeps N of them, evenly spaced over the file
+(first and last included). A triclinic cell (any angle off 90 degrees by more than ``RIGHT_ANGLE_TOL``)
+is refused in one line naming its angles: the observables use rectangular periodic images.
 
 Molecule ids come from residues holding one O and two H (once the virtual sites are dropped) or,
 where a format has no residues, from grouping the atoms (``map_core.atoms.molecules.group_waters``,
@@ -41,9 +51,11 @@ from map_core.atoms.voxels import decode
 from map_core.errors import MapSuiteError
 
 SUFFIXES = {".npz": "frames", ".pdb": "pdb", ".gro": "gro", ".dcd": "dcd", ".xtc": "xtc", ".lammpstrj": "lammps",
-            ".dump": "lammps", ".xyz": "extxyz", ".extxyz": "extxyz", ".npy": "npy"}
+            ".dump": "lammps", ".xyz": "extxyz", ".extxyz": "extxyz", ".npy": "npy", ".data": "lammps-data",
+            ".lmp": "lammps-data"}
 FORMATS = tuple(sorted(set(SUFFIXES.values())))
-NEEDS_TOPOLOGY = ("dcd", "xtc", "lammps")
+NEEDS_TOPOLOGY = ("dcd", "xtc")
+RIGHT_ANGLE_TOL = 0.01  # degrees: text formats round cell angles (GRO box vectors to 1e-5 nm)
 SEED_CLASSES = ("empty", "H", "O")  # the seed authors' class order
 SEED_VOXEL_NM = 0.025
 
@@ -73,8 +85,30 @@ def detect_format(path) -> str:
     return fmt
 
 
-def read_boxes(path, fmt: str | None = None, top=None, voxel_nm: float | None = None, classes=SEED_CLASSES) -> Frames:
-    """Frames of the boxes in `path` (see the module docstring); MapSuiteError naming the file on any problem."""
+def parse_types(text: str | None, path=None) -> dict | None:
+    """LAMMPS type map '1=O,2=H[,3=M]' -> {1: 'O', 2: 'H', 3: 'M'}; a type may name O, H or a virtual site."""
+    if text is None:
+        return None
+    types = {}
+    for item in str(text).split(","):
+        key, _, name = item.partition("=")
+        name = name.strip()
+        if not key.strip().isdigit() or int(key) < 1 or int(key) in types:
+            raise MapSuiteError(f"--types {text!r}: each item is TYPE=ELEMENT with a distinct positive type number", path)
+        if name.upper() not in ("O", "H") and not VIRTUAL_SITE_NAMES.fullmatch(name.upper()) \
+                and name.upper() not in VIRTUAL_SITE_ELEMENTS:
+            raise MapSuiteError(f"--types {text!r}: type {int(key)} is {name!r}; water's types are O, H or a virtual site "
+                                "(M, MW, EP, LP, VS)", path)
+        types[int(key)] = name
+    return types
+
+
+def read_boxes(path, fmt: str | None = None, top=None, voxel_nm: float | None = None, classes=SEED_CLASSES,
+               types: dict | None = None, frames: int | None = None) -> Frames:
+    """Frames of the boxes in `path` (see the module docstring); MapSuiteError naming the file on any problem.
+
+    types: LAMMPS type -> element or virtual-site name (``parse_types``); frames: keep this many
+    frames, evenly spaced (None: all)."""
     path = Path(path)
     if not path.is_file():
         raise MapSuiteError("no such boxes file", path)
@@ -85,22 +119,43 @@ def read_boxes(path, fmt: str | None = None, top=None, voxel_nm: float | None = 
         raise MapSuiteError(f"a {fmt} file holds no atom names: give its topology (a PDB) too", path)
     try:
         if fmt == "frames":
-            frames = load_frames(path, allow_empty_frames=True)
+            boxes = load_frames(path, allow_empty_frames=True)
         elif fmt == "npy":
-            frames = _read_class_grids(path, voxel_nm or SEED_VOXEL_NM, classes)
-        elif fmt == "extxyz":
-            frames = _read_ase(path, "extxyz")
+            boxes = _read_class_grids(path, voxel_nm or SEED_VOXEL_NM, classes)
+        elif fmt in ("extxyz", "lammps-data") or (fmt == "lammps" and top is None):
+            boxes = _read_ase(path, fmt, types)
         elif fmt == "pdb" and len(set(_pdb_model_sizes(path))) > 1:  # mdtraj reads equal models only
-            frames = _read_pdb_models(path)
+            boxes = _read_pdb_models(path)
         else:
-            frames = _read_mdtraj(path, top)
+            boxes = _read_mdtraj(path, top)
     except MapSuiteError:
         raise
     except Exception as exc:  # noqa: BLE001 - any bytes: readers of foreign formats fail in many ways
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise MapSuiteError(f"not a readable {fmt} file ({exc.__class__.__name__}: {first})", path) from None
-    _check(frames, path)
-    return frames
+    _check(boxes, path)
+    return boxes if frames is None else evenly(boxes, frames)
+
+
+def evenly(boxes: Frames, n: int) -> Frames:
+    """`n` of the frames, evenly spaced from the first to the last (all of them if there are no more)."""
+    if n < 1:
+        raise MapSuiteError(f"--frames must be a positive number of frames, not {n}")
+    if n >= len(boxes):
+        return boxes
+    chosen = boxes.select(np.unique(np.round(np.linspace(0, len(boxes) - 1, n)).astype(int)))
+    chosen.meta["frames_in_file"] = len(boxes)
+    return chosen
+
+
+def check_rectangular(angles, path) -> None:
+    """Refuse a cell whose angles (degrees, any shape (..., 3)) are not all right angles."""
+    angles = np.asarray(angles, dtype=np.float64).reshape(-1, 3)
+    bad = np.abs(angles - 90.0) > RIGHT_ANGLE_TOL
+    if np.any(~np.isfinite(angles)) or np.any(bad):
+        first = angles[np.flatnonzero(bad.any(axis=1) | ~np.isfinite(angles).all(axis=1))[0]]
+        raise MapSuiteError(f"triclinic box (cell angles {first[0]:g}, {first[1]:g}, {first[2]:g} degrees): only "
+                            "rectangular boxes are judged (the observables use rectangular periodic images)", path)
 
 
 def _check(frames: Frames, path) -> None:
@@ -133,6 +188,7 @@ def _read_mdtraj(path: Path, top) -> Frames:
     traj = mdtraj.load(str(path), top=None if top is None else str(top))
     if traj.unitcell_lengths is None:
         raise MapSuiteError("no periodic box in the file (a generated open box: save it as a frames file)", path)
+    check_rectangular(traj.unitcell_angles, path)
     atoms = list(traj.topology.atoms)
     # what mdtraj holds for each atom: read from a topology, or guessed from the name (GRO and element-less PDB)
     held = [None if a.element is None else ("VS" if not a.element.mass > 0 else a.element.symbol) for a in atoms]
@@ -243,6 +299,8 @@ def _read_pdb_models(path: Path) -> Frames:
             line = raw.decode("latin-1")
             if line.startswith("CRYST1"):
                 cell = np.array([float(line[6:15]), float(line[15:24]), float(line[24:33])]) / 10.0
+                if line[33:54].strip():  # the angles (90 where blank: a writer that omits them means a rectangular box)
+                    check_rectangular([float(line[33:40]), float(line[40:47]), float(line[47:54])], path)
             elif line.startswith(("ATOM", "HETATM")):
                 atoms.append((line[12:16], line[17:21], line[17:27], line[76:78],
                               float(line[30:38]), float(line[38:46]), float(line[46:54])))
@@ -268,25 +326,69 @@ def _read_pdb_models(path: Path) -> Frames:
     return _frames(positions, elements, boxes, meta, known)
 
 
-def _read_ase(path: Path, fmt: str) -> Frames:
-    """Extended XYZ through ASE (Å in the file); its species are the stated elements (X: a virtual site)."""
-    from ase.io import read  # local: only this format needs ASE
+def _read_ase(path: Path, fmt: str, types: dict | None = None) -> Frames:
+    """Extended XYZ, LAMMPS dumps and LAMMPS data files through ASE (Å in the files). Their species
+    are the stated elements (X: a virtual site); a LAMMPS file's types are mapped by `types`; molecule
+    ids come from a LAMMPS ``mol`` column (dumps) or ``mol-id`` (data files of the full atom style)."""
+    from ase.io import read  # local: only these formats need ASE
 
-    images = read(str(path), index=":", format=fmt)
-    positions, elements, boxes, dropped = [], [], [], []
+    if fmt == "lammps-data":
+        if types is None and not _has_masses(path):  # ASE would read type 1 as H, 2 as He, ...
+            raise MapSuiteError("a LAMMPS data file without a Masses section needs --types (e.g. 1=O,2=H)", path)
+        images = [read(str(path), format="lammps-data", units="real")]
+    else:
+        images = read(str(path), index=":", format="lammps-dump-text" if fmt == "lammps" else fmt)
+    positions, elements, boxes, dropped, molecules = [], [], [], [], []
     for atoms in images:
         cell = np.asarray(atoms.cell.lengths(), dtype=np.float64) / 10.0
         if not np.all(atoms.pbc) or np.any(cell <= 0):
             raise MapSuiteError("no periodic box in the file", path)
-        symbols = atoms.get_chemical_symbols()
+        check_rectangular(atoms.cell.angles(), path)
+        symbols = _lammps_symbols(atoms, types, fmt, path) if fmt.startswith("lammps") else atoms.get_chemical_symbols()
         kinds = _water_kinds([None] * len(symbols), symbols, [None] * len(symbols), [None] * len(symbols), path)
         keep = kinds != VIRTUAL_SITE
         positions.append(np.asarray(atoms.positions, dtype=np.float64)[keep] / 10.0)
         elements.append(kinds[keep])
         boxes.append(cell)
         dropped.append(int(np.count_nonzero(~keep)))
-    return _frames(positions, elements, boxes, {"source": f"{path.name} (ase)", "periodic": True,
-                                                "virtual_sites_dropped": dropped})
+        mol = atoms.arrays.get("mol", atoms.arrays.get("mol-id"))
+        molecules.append(None if mol is None else _residue_waters(np.asarray(mol)[keep], kinds[keep]))
+    known = molecules if molecules and all(m is not None for m in molecules) else None
+    return _frames(positions, elements, boxes, {"source": f"{path.name} (ase {fmt})", "periodic": True,
+                                                "virtual_sites_dropped": dropped}, known)
+
+
+def _atomic_number(name: str) -> int:
+    """O 8, H 1, a virtual site 0 (ASE's dummy X)."""
+    return {"O": 8, "H": 1}.get(name.upper(), 0)
+
+
+def _lammps_symbols(atoms, types: dict | None, fmt: str, path) -> list:
+    """Elements of the atoms of a LAMMPS dump or data file: `types` applied to their types, else ASE's symbols
+    (a dump's element column; a data file's guess from its Masses)."""
+    if types is None:
+        if fmt == "lammps" and "element" not in _dump_columns(path):
+            raise MapSuiteError("a LAMMPS dump without an element column needs --types (e.g. 1=O,2=H) or --top", path)
+        return atoms.get_chemical_symbols()
+    unknown = sorted(set(np.unique(atoms.arrays["type"]).tolist()) - set(types))
+    if unknown:
+        raise MapSuiteError(f"LAMMPS types {', '.join(map(str, unknown))} are not in --types", path)
+    return ["X" if _atomic_number(types[t]) == 0 else types[t].upper() for t in atoms.arrays["type"]]
+
+
+def _has_masses(path: Path) -> bool:
+    """Whether a LAMMPS data file has a Masses section (a line that reads Masses, comments aside)."""
+    with open(path, "rb") as fh:
+        return any(line.split(b"#")[0].strip() == b"Masses" for line in fh)
+
+
+def _dump_columns(path: Path) -> list:
+    """The column names of a LAMMPS dump's first ITEM: ATOMS line."""
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.startswith(b"ITEM: ATOMS"):
+                return line.decode("latin-1").split()[2:]
+    return []
 
 
 def _read_class_grids(path: Path, voxel: float, classes) -> Frames:
