@@ -43,6 +43,7 @@ region_nm = 0.8
 windows = 2
 [structure]
 rdf_r_max_nm = 0.4
+sq_r_max_nm = 0.6
 [md]
 enabled = false
 box_nm = 0.8

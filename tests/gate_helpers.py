@@ -55,6 +55,7 @@ batch = 1
 windows = 4
 [structure]
 rdf_r_max_nm = 0.3
+sq_r_max_nm = 0.5
 classifier_epochs = 20
 [markov]
 seeded_boxes = 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from validation.observables.experiment import WATER_EXPERIMENT, water_experiment
+from validation.observables.experiment import WATER_EXPERIMENT, compare_g_oo, water_experiment
 
 CURVES = {  # r key -> g keys on that grid
     "r_nm": ("g_OO", "g_OO_err"),
@@ -71,3 +71,15 @@ def test_published_points(exp):
     assert exp["points_r_nm"][i] == pytest.approx(0.280, abs=0.002) and exp["points_g"][i] == pytest.approx(2.57, abs=0.1)
     assert exp["points_r_err_nm"][i] == pytest.approx(0.001) and exp["points_g_err"][i] == pytest.approx(0.05)
     assert np.all((exp["points_r_nm"] > 0.2) & (exp["points_r_nm"] < 0.6))  # nm, not Å
+
+
+def test_compare_g_oo_scores_the_xray_curve_against_itself_and_a_shifted_copy():
+    """MLIPAudit-style score: zero RMSE and a peak in 2.8-3.0 Å for the X-ray curve itself; a curve
+    moved out by 0.1 Å (or a g(r) given in Å by mistake) is scored off."""
+    exp = water_experiment()
+    same = compare_g_oo(exp["r_nm"], exp["g_OO"])
+    assert same["rmse"] < 1e-12 and same["peak_in_window"] and same["range_nm"] == [0.25, 1.0]
+    moved = compare_g_oo(exp["r_nm"] + 0.01, exp["g_OO"])
+    assert moved["rmse"] > 0.1 and abs(moved["peak_nm"] - same["peak_nm"] - 0.01) < 1e-9
+    angstrom = compare_g_oo(exp["r_nm"] * 10, exp["g_OO"])
+    assert not angstrom["peak_in_window"]

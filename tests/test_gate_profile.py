@@ -65,6 +65,7 @@ BAD = [
     ('extends = "medium"\n', "only the shipped profiles"),
     ('extends = "smoke"\n[md]\nbox_nm = 3.0\n', "must fit in \\[sampling\\] region_nm"),
     ('extends = "smoke"\n[structure]\nrdf_r_max_nm = 0.9\n', "at most half"),
+    ('extends = "smoke"\n[structure]\nsq_r_max_nm = 0.9\n', "sq_r_max_nm = 0.9 must exceed two RDF bins"),
     ('[profile]\nname = "x"\ndescription = ""\nseed = 0\n', "missing section \\[sampling\\]"),
     ('extends = "smoke"\n[thresholds]\nclassifier_auc = 0.4\n', "classifier_auc = 0.4 must be a number in \\(0.5, 1\\]"),
     ('extends = "smoke"\n[calibration]\nencoding = "beads"\n', "encoding = 'beads' must be 'atoms' or 'water'"),
@@ -141,7 +142,7 @@ def test_a_region_too_thin_for_a_markov_block_is_refused_before_sampling(tmp_pat
     """0.6 nm is 12 planes of the shipped model, under its 13-plane receptive-field depth: the boundary
     test would have no block to compare (it once ended in an IndexError after sampling)."""
     profile = tmp_path / "thin.toml"
-    profile.write_text('extends = "smoke"\n[sampling]\nregion_nm = 0.6\n[structure]\nrdf_r_max_nm = 0.3\n'
+    profile.write_text('extends = "smoke"\n[sampling]\nregion_nm = 0.6\n[structure]\nrdf_r_max_nm = 0.3\nsq_r_max_nm = 0.4\n'
                        '[md]\nenabled = false\nbox_nm = 0.6\n')
     cache, out = tmp_path / "cache", tmp_path / "out"
     assert main(["validate", "--profile", str(profile), "--cache", str(cache), "--out", str(out), "--no-progress"]) == 2

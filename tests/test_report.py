@@ -24,6 +24,7 @@ from map_core.atoms.frames import load_frames
 from validation.cli.main import main
 from validation.gate.boxes import window_grids
 from validation.gate.inputs import resolve_inputs
+from validation.gate.registry import CHECKS
 from validation.gate.results import load_results, write_results
 from validation.gate.session import GateSession
 from validation.report.html import render_html, render_report
@@ -103,13 +104,14 @@ def test_results_json_is_strict_json_with_every_number(heldout_run):
         raise ValueError(f"non-standard JSON constant {token}")
 
     on_disk = json.loads((out / "results.json").read_text(), parse_constant=refuse)
-    assert on_disk["verdict"] == results["verdict"] and len(on_disk["checks"]) == 26
+    assert on_disk["verdict"] == results["verdict"] and len(on_disk["checks"]) == len(CHECKS)
     for c in on_disk["checks"]:
         assert {"name", "value", "threshold", "relation", "passed", "unit", "detail"} <= set(c)
     assert on_disk["provenance"]["model"]["sha256"] and on_disk["provenance"]["reference"]["is_training_data"]
     assert on_disk["structure"]["generated"]["rdf"]["g_OO"]["counts"]
     assert on_disk["md"]["generated"]["classical"]["series"]["temperature_k"]
-    for name in ("rdf", "geometry", "order", "defects", "md", "markov"):
+    assert on_disk["structure"]["generated"]["sq"]["counts"] and on_disk["structure"]["generated"]["rings"]["molecules"]
+    for name in ("rdf", "medium", "geometry", "order", "defects", "md", "markov"):
         for ext in ("pdf", "png"):
             assert (out / "figures" / f"{name}.{ext}").stat().st_size > 1000
 
@@ -117,7 +119,8 @@ def test_results_json_is_strict_json_with_every_number(heldout_run):
 def test_report_is_self_contained_and_escaped(heldout_run):
     out, results = heldout_run
     html = (out / "report.html").read_text()
-    assert html.count("<svg") == 6 and "<script" not in html.lower()
+    assert html.count("<svg") == 7 and "<script" not in html.lower()
+    assert "Against experiment (shown, not judged)" in html and "Skinner" in html  # g_OO and S_OO against experiment
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html) and "url(http" not in html
     assert "1.0003" in html and "0.9958" in html and results["provenance"]["model"]["sha256"] in html  # Table 1, provenance
     evil = json.loads(json.dumps(results))
@@ -135,7 +138,7 @@ def test_report_command_rerenders_without_recomputing(heldout_run, tmp_path, cap
     assert main(["report", str(copy / "results.json"), "--markdown"]) == 0
     elapsed = time.perf_counter() - t0
     table = capsys.readouterr().out
-    assert f"Verdict: **{results['verdict'].upper()}**" in table and table.count("\n| ") == 27  # header + 26 checks
+    assert f"Verdict: **{results['verdict'].upper()}**" in table and table.count("\n| ") == len(CHECKS) + 1  # header + the checks
     assert (copy / "report.html").exists() and (copy / "figures" / "rdf.pdf").exists()
     assert not (copy / "cache").exists()  # nothing was sampled or simulated
     assert load_results(copy / "results.json")["verdict"] == results["verdict"]
@@ -173,7 +176,7 @@ def test_report_renders_in_headless_chromium_without_console_errors(heldout_run,
         pytest.skip("no chromium binary on PATH (Debian: apt-get install -y chromium)")
     out, _ = heldout_run
     dom, console = _render_in_chromium(out / "report.html")
-    assert "MAP suite release gate" in dom and dom.count("<svg") == 6
+    assert "MAP suite release gate" in dom and dom.count("<svg") == 7
     assert console == [], console
     broken = tmp_path / "broken.html"  # the console check itself can fail
     broken.write_text("<!DOCTYPE html><html><body><p>x</p><script>undefinedFunction();</script></body></html>")

@@ -50,6 +50,7 @@ from validation.gate.values import BOOL, DEVICE, NONNEG, POS, PROB, STR, choice,
 
 SHIPPED = ("smoke", "quick", "paper", "gpu")
 PLATFORMS = ("auto", "CUDA", "OpenCL", "CPU", "Reference")
+SQ_REGION_FRACTION = 0.75  # largest sq_r_max_nm as a fraction of region_nm
 
 # section -> key -> (check, description). Nested tables are sections named "md.classical" etc.
 # The threshold tables come from the check registry (validation.gate.registry).
@@ -61,7 +62,7 @@ SCHEMA = {
     },
     "reference": {"windows": ints(2)},
     "structure": {
-        "rdf_r_max_nm": POS, "rdf_bin_nm": POS, "rdf_r_min_nm": NONNEG, "q_bins": ints(4),
+        "rdf_r_max_nm": POS, "rdf_bin_nm": POS, "rdf_r_min_nm": NONNEG, "sq_r_max_nm": POS, "q_bins": ints(4),
         "classifier_hidden": ints(1), "classifier_epochs": ints(1), "classifier_folds": ints(2),
         "classifier_max_samples": ints(10),
     },
@@ -199,6 +200,10 @@ def _check(data: dict, path) -> None:
     if st["rdf_r_max_nm"] > 0.5 * s["region_nm"]:
         raise MapSuiteError(f"[structure] rdf_r_max_nm = {st['rdf_r_max_nm']} must be at most half of "
                             f"[sampling] region_nm = {s['region_nm']}", path)
+    if not 2 * st["rdf_bin_nm"] < st["sq_r_max_nm"] <= SQ_REGION_FRACTION * s["region_nm"] + 1e-9:
+        raise MapSuiteError(f"[structure] sq_r_max_nm = {st['sq_r_max_nm']} must exceed two RDF bins and be at most "
+                            f"{SQ_REGION_FRACTION} x [sampling] region_nm = {s['region_nm']} (the edge-corrected g(r) "
+                            "behind S(q) grows noisy as its spheres leave the region)", path)
     if md["box_nm"] > s["region_nm"]:
         raise MapSuiteError(f"[md] box_nm = {md['box_nm']} must fit in [sampling] region_nm = {s['region_nm']} "
                             "(the MD box is cut from a generated box's analysed region)", path)

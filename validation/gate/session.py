@@ -43,7 +43,7 @@ from validation.gate.registry import GROUPS
 from validation.gate.results import FORMAT, FORMAT_VERSION
 from validation.gate.significance import BOOTSTRAP_DRAWS, POOL_FACTOR, bootstrap_null, null_summary, p_value, z_score
 from validation.gate.sources import GridSource, sampling_key
-from validation.gate.structure import measure_structure, structure_checks, structure_values
+from validation.gate.structure import MEASUREMENT_VERSION, measure_structure, structure_checks, structure_values
 from validation.gate.table1 import table1
 
 __all__ = ["GROUPS", "GateSession", "open_session"]
@@ -96,7 +96,7 @@ class GateSession:
     # --- structure -------------------------------------------------------------------------
     def measure(self, which: str) -> tuple:
         """(structure measurement dict, classifier features dict) of one ensemble, cached."""
-        name = key("structure", self._ens_key(which), self.profile["structure"])
+        name = key("structure", MEASUREMENT_VERSION, self._ens_key(which), self.profile["structure"])
         state = {}
 
         def frames():
@@ -153,7 +153,7 @@ class GateSession:
         """measure_structure of each window of the bootstrap pool, one at a time, cached."""
         st = self.profile["structure"]
         n = POOL_FACTOR * self.profile["sampling"]["n_boxes"]
-        name = key("pool", self._ens_key("heldout"), n, st)
+        name = key("pool", MEASUREMENT_VERSION, self._ens_key("heldout"), n, st)
 
         def measure():
             whole = self.pool_boxes(n)
@@ -165,7 +165,8 @@ class GateSession:
     def _null(self, ref: dict) -> dict:
         """{check: null sample} of the structure checks at this profile's sizes, cached."""
         st, n = self.profile["structure"], self.profile["sampling"]["n_boxes"]
-        name = key("null", self._ens_key("heldout"), self._ens_key("training"), POOL_FACTOR, BOOTSTRAP_DRAWS, st)
+        name = key("null", MEASUREMENT_VERSION, self._ens_key("heldout"), self._ens_key("training"), POOL_FACTOR,
+                   BOOTSTRAP_DRAWS, st)
         return self.cache.json(name, lambda: bootstrap_null(self._pool_measurements(), ref, st, n, BOOTSTRAP_DRAWS,
                                                             self.seed))
 

@@ -43,6 +43,10 @@ def combine_measurements(parts: list) -> dict:
                          "expected": np.sum([p["rdf"][name]["expected"] for p in parts], axis=0).tolist()}
                   for name in parts[0]["rdf"]}
     out["hist"] = {name: np.sum([p["hist"][name] for p in parts], axis=0).tolist() for name in parts[0]["hist"]}
+    out["sq"] = {k: (v if k == "r" else np.sum([p["sq"][k] for p in parts], axis=0).tolist())
+                 for k, v in parts[0]["sq"].items()}
+    out["rings"] = {"sizes": parts[0]["rings"]["sizes"], "molecules": sum(p["rings"]["molecules"] for p in parts),
+                    "counts": np.sum([p["rings"]["counts"] for p in parts], axis=0).tolist()}
     return out
 
 

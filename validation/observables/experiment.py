@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from validation.observables.rdf import first_peak
+
 WATER_EXPERIMENT = Path(__file__).resolve().parent / "data" / "water_experiment.npz"
 
 
@@ -39,3 +41,31 @@ def water_experiment(path: Path | str = WATER_EXPERIMENT) -> dict:
             value = f[key]
             out[key] = value.item() if value.ndim == 0 else value.copy()
     return out
+
+
+# MLIPAudit's water RDF score (../shared/REFERENCE.md): RMSE of g_OO against the X-ray curve over
+# 2.5-10 Å, and the first peak's position against the 2.8-3.0 Å window.
+RMSE_RANGE_NM = (0.25, 1.0)
+PEAK_WINDOW_NM = (0.28, 0.30)
+
+
+def compare_g_oo(r_nm, g, experiment: dict | None = None) -> dict:
+    """A model's or a data set's O-O g(r) against the X-ray curve (``g_OO`` of `experiment`).
+
+    r_nm: (B,) bin centres, nm; g: (B,) g_OO. Returns {"rmse": RMSE over the part of
+    RMSE_RANGE_NM that `r_nm` covers (the experimental curve interpolated onto r_nm), "range_nm":
+    that part, "peak_nm", "peak_g": the first peak (validation.observables.rdf.first_peak),
+    "peak_in_window": whether it lies in PEAK_WINDOW_NM, "experiment_peak_nm", "experiment_peak_g"}.
+    NaN where g has no finite value in the range.
+    """
+    exp = water_experiment() if experiment is None else experiment
+    r, g = np.asarray(r_nm, dtype=float), np.asarray(g, dtype=float)
+    lo, hi = RMSE_RANGE_NM[0], min(RMSE_RANGE_NM[1], float(r.max()) if len(r) else 0.0)
+    inside = (r >= lo) & (r <= hi) & np.isfinite(g)
+    diff = g[inside] - np.interp(r[inside], exp["r_nm"], exp["g_OO"])
+    peak_nm, peak_g = first_peak(r, np.nan_to_num(g))
+    exp_peak_nm, exp_peak_g = first_peak(exp["r_nm"], exp["g_OO"])
+    return {"rmse": float(np.sqrt(np.mean(diff ** 2))) if inside.any() else float("nan"), "range_nm": [lo, hi],
+            "peak_nm": peak_nm, "peak_g": peak_g,
+            "peak_in_window": bool(PEAK_WINDOW_NM[0] <= peak_nm <= PEAK_WINDOW_NM[1]),
+            "experiment_peak_nm": exp_peak_nm, "experiment_peak_g": exp_peak_g}

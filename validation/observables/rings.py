@@ -148,6 +148,15 @@ def compute_rings(data, periodic: bool = True, max_size: int = 10, directed: boo
     and the result is the mean over molecules; open boxes (``periodic=False``) use that form over
     the molecules compute_hbonds reports (those at least r_oo from every face). Lengths nm.
     """
+    counts, molecules = ring_counts(data, periodic, max_size, directed, r_oo, angle)
+    return counts / molecules if molecules else np.full(len(counts), np.nan)
+
+
+def ring_counts(data, periodic: bool = True, max_size: int = 10, directed: bool = True,
+                r_oo: float = R_OO, angle: float = ANGLE) -> tuple[np.ndarray, int]:
+    """(counts (max_size - 2,) float64, molecules int): the sums behind :func:`compute_rings`, which
+    add up over boxes (the gate sums them over windows): counts[n - 3] is the rings of n molecules,
+    each counted by the fraction of its members that are reported; molecules the reported ones."""
     if max_size < MIN_SIZE:
         raise MapSuiteError(f"max_size must be at least {MIN_SIZE}, got {max_size}")
     frames = as_frames(data)
@@ -166,7 +175,7 @@ def compute_rings(data, periodic: bool = True, max_size: int = 10, directed: boo
         for ring in rings:
             counts[len(ring) - MIN_SIZE] += sum(reported[m] for m in ring) / len(ring)
         molecules += int(reported.sum())
-    return counts / molecules if molecules else np.full(len(counts), np.nan)
+    return counts, molecules
 
 
 def _periodic_rings(graph: nx.DiGraph, max_size: int, directed: bool) -> list[tuple]:

@@ -17,13 +17,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from validation.gate.checks import SHOWN_UNITS
-from validation.gate.measures import rdf_curve
+from validation.gate.measures import rdf_curve, rings_per_molecule, sq_curve
 from validation.gate.registry import panels
+from validation.observables.experiment import water_experiment
+from validation.observables.structure_factor import structure_factor_from_rdf
 
-# Experimental first-peak positions, Å: Soper, ISRN Phys. Chem. 2013, 279463 (intermolecular
-# g_OO, g_OH, g_HH) and Skinner et al., J. Chem. Phys. 138, 074506 (2013) for g_OO.
-EXPERIMENT_PEAKS_A = {"g_OO": [(2.79, "Soper 2013"), (2.80, "Skinner 2013")], "g_OH": [(1.86, "Soper 2013")],
-                      "g_HH": [(2.43, "Soper 2013")]}
+WATER_OXYGENS_PER_NM3 = 33.37  # 0.997 g/cm3 (experiment, REFERENCE.md) / 18.015 g/mol
 COLOURS = {"generated": "#c0392b", "training": "#1f5fa8", "heldout": "#7f8c8d"}
 # Histograms in nm and radians are drawn in Å and degrees (fig_geometry); the others as they are (fig_order).
 DISPLAY_SCALE = {unit: scale for unit, (scale, _) in SHOWN_UNITS.items()}
@@ -94,21 +93,63 @@ def _ensembles(structure: dict):
 
 
 def fig_rdf(results: dict) -> Figure:
-    """g_OO, g_OH, g_HH of generated boxes and training windows, with experimental peaks."""
+    """g_OO, g_OH, g_HH of generated boxes and training windows, with experimental curves: the X-ray
+    g_OO (Skinner et al. 2014) and Soper's 2013 partials, and the published first peaks."""
     st = results["structure"]
+    exp = water_experiment()
     fig = Figure(figsize=(11, 3.4), layout="constrained")
     for ax, name in zip(fig.subplots(1, 3), ("g_OO", "g_OH", "g_HH")):
         for which, meas in _ensembles(st):
             r, g = rdf_curve(meas, name)
             ax.plot(r * 10, g, color=COLOURS[which], lw=1.0 if which == "heldout" else 1.5,
                     alpha=0.6 if which == "heldout" else 1.0, label=LABELS[which])
-        for k, (pos, who) in enumerate(EXPERIMENT_PEAKS_A[name]):
-            ax.axvline(pos, color="k", ls=":" if k else "--", lw=0.9, label=f"experiment peak ({who})")
+        if name == "g_OO":
+            ax.plot(exp["r_nm"] * 10, exp["g_OO"], color="k", lw=1.0, label="experiment: X-ray (Skinner 2014, 295 K)")
+        ax.plot(exp["r_nm_soper"] * 10, exp[f"{name}_soper"], color="k", lw=0.9, ls="--",
+                label="experiment: EPSR (Soper 2013, 298 K)")
         ax.set_xlabel("r (Å)")
         ax.set_ylabel(f"$g_{{{name[2:]}}}(r)$")
         ax.set_xlim(0, r[-1] * 10)
     _legend_below(fig, fig.axes)
     return fig
+
+
+def fig_medium(results: dict) -> Figure | None:
+    """Medium-range order: S_OO(q) (with Soper's g_OO transformed the same way) and H-bond rings per
+    molecule by size. None for results written before these were measured."""
+    st = results["structure"]
+    shown = [(which, meas) for which, meas in _ensembles(st) if "sq" in meas and "rings" in meas]
+    if not shown:
+        return None
+    structure = results["profile"]["structure"]
+    fig = Figure(figsize=(10, 3.4), layout="constrained")
+    ax_sq, ax_rings = fig.subplots(1, 2)
+    for which, meas in shown:
+        q, s = sq_curve(meas, structure)
+        ax_sq.plot(q, s, color=COLOURS[which], lw=1.0 if which == "heldout" else 1.5, label=LABELS[which])
+        sizes = np.asarray(meas["rings"]["sizes"])
+        ax_rings.stairs(rings_per_molecule(meas), np.append(sizes - 0.5, sizes[-1] + 0.5), color=COLOURS[which],
+                        lw=1.3, label=LABELS[which])
+    ax_sq.plot(q, experiment_sq(q, structure["sq_r_max_nm"]), color="k", lw=0.9, ls="--",
+               label="experiment: Soper 2013 $g_{OO}$, transformed alike")
+    ax_sq.set_xlabel("q (nm$^{-1}$)")
+    ax_sq.set_ylabel("$S_{OO}(q)$")
+    ax_sq.set_title(f"$g_{{OO}}$ to {structure['sq_r_max_nm'] * 10:g} Å, Lorch window", fontsize=9)
+    ax_rings.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_rings.set_xlabel("H-bond ring size (molecules)")
+    ax_rings.set_ylabel("rings per molecule")
+    _legend_below(fig, fig.axes)
+    return fig
+
+
+def experiment_sq(q, r_max: float) -> np.ndarray:
+    """(Q,) S_OO(q) of Soper's 2013 experimental g_OO put through the gate's transform (same R, Lorch
+    window, 0.997 g/cm3 of water: 33.4 oxygens per nm^3), so that it is smoothed exactly as the
+    gate's curves are. Not a published S(q): a transform of a published g(r)."""
+    exp = water_experiment()
+    r = np.arange(0.5, int(r_max / 0.0125)) * 0.0125  # the gate's bins (centres), nm
+    g = np.interp(r, exp["r_nm_soper"], exp["g_OO_soper"])
+    return structure_factor_from_rdf(r, g, WATER_OXYGENS_PER_NM3, q, r_max, "lorch")
 
 
 def fig_geometry(results: dict) -> Figure:
@@ -239,7 +280,8 @@ def fig_markov(results: dict) -> Figure:
     return fig
 
 
-FIGURES = (("rdf", fig_rdf, "structure"), ("geometry", fig_geometry, "structure"), ("order", fig_order, "structure"),
+FIGURES = (("rdf", fig_rdf, "structure"), ("medium", fig_medium, "structure"), ("geometry", fig_geometry, "structure"),
+           ("order", fig_order, "structure"),
            ("defects", fig_defects, "structure"), ("md", fig_md, "md"), ("markov", fig_markov, "markov"))
 
 

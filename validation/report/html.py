@@ -16,7 +16,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from map_core.files import write_text_atomic
 from validation.gate.checks import shown
-from validation.report.figures import FIGURES, draw_all, inline_figures
+from validation.gate.measures import rdf_curve, sq_curve, sq_q_grid
+from validation.observables.experiment import compare_g_oo, water_experiment
+from validation.observables.rdf import first_peak
+from validation.observables.structure_factor import first_peak_q
+from validation.report.figures import FIGURES, draw_all, experiment_sq, inline_figures
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "report.html.j2"
@@ -95,6 +99,36 @@ def _table1(results: dict) -> list:
     return out
 
 
+def _experiment(results: dict) -> list:
+    """Rows of the report's comparison with experiment (shown, not judged): each ensemble's g_OO against
+    the X-ray curve (MLIPAudit-style RMSE and first peak) and its S_OO first maximum."""
+    st = results.get("structure") or {}
+    structure = (results.get("profile") or {}).get("structure", {})
+    rows = []
+    for which, label in (("generated", "generated boxes"), ("training", "training windows"), ("heldout", "held-out windows")):
+        meas = st.get(which)
+        if not meas or not meas.get("rdf"):
+            continue
+        score = compare_g_oo(*rdf_curve(meas, "g_OO"))
+        row = {"ensemble": label, "rmse": f"{score['rmse']:.3f}", "range": f"{score['range_nm'][0] * 10:.1f}-"
+               f"{score['range_nm'][1] * 10:.1f}", "peak": f"{score['peak_nm'] * 10:.2f} Å ({score['peak_g']:.2f})",
+               "in_window": score["peak_in_window"], "sq_peak": "n/a"}
+        if "sq" in meas and "sq_r_max_nm" in structure:
+            q, s = sq_curve(meas, structure)
+            pos, height = first_peak_q(q, s, (q[0], q[-1]))
+            row["sq_peak"] = f"{pos:.1f} nm⁻¹ ({height:.2f})"
+        rows.append(row)
+    if rows:
+        exp = water_experiment()
+        peak = first_peak(exp["r_nm"], exp["g_OO"])
+        q = sq_q_grid(structure) if "sq_r_max_nm" in structure else None
+        sq_peak = "n/a" if q is None else "{:.1f} nm⁻¹ ({:.2f})".format(
+            *first_peak_q(q, experiment_sq(q, structure["sq_r_max_nm"]), (q[0], q[-1])))
+        rows.append({"ensemble": "experiment (X-ray g_OO, Skinner 2014; S_OO from Soper 2013 g_OO)", "rmse": "0",
+                     "range": "", "peak": f"{peak[0] * 10:.2f} Å ({peak[1]:.2f})", "in_window": True, "sq_peak": sq_peak})
+    return rows
+
+
 def render_html(results: dict, svgs: dict) -> str:
     """The report as an HTML string."""
     env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True, undefined=StrictUndefined,
@@ -102,7 +136,7 @@ def render_html(results: dict, svgs: dict) -> str:
     rows = _rows(results)
     groups = [(g, GROUP_TITLES[g], [r for r in rows if r["group"] == g]) for g in results.get("groups", [])]
     return env.get_template(TEMPLATE).render(
-        r=results, groups=groups, rows=rows, table1=_table1(results),
+        r=results, groups=groups, rows=rows, table1=_table1(results), experiment=_experiment(results),
         figures=inline_figures(svgs, [name for name, _, _ in FIGURES]), svg_names=sorted(svgs),
         evidence=[x for x in rows if not x["fixed"]], fixed=[x for x in rows if x["fixed"]],
         passed=sum(1 for x in rows if x["passed"] and not x["fixed"]), failed=[x for x in rows if not x["passed"]],
