@@ -46,7 +46,6 @@ X-ray total (``compute_xray_structure_factor``): see there.
 from __future__ import annotations
 
 import numpy as np
-from numpy import sum as np_sum
 
 from map_core.atoms.neighbors import minimum_image
 from map_core.errors import MapSuiteError
@@ -180,7 +179,7 @@ def compute_xray_structure_factor(data, q=None, periodic: bool = True, r_max: fl
         for a, b in (("O", "H"), ("H", "H")):  # ordered pairs: each unordered pair twice
             sel = ((el[i] == a) & (el[j] == b)) | ((el[i] == b) & (el[j] == a))
             intra += 2.0 * f[a] * f[b] * np.sinc(np.outer(q, d[sel]) / np.pi).sum(axis=1)
-    return q, 1.0 + sum_ab / mean_f ** 2
+    return q, 1.0 + (sum_ab + intra / len(elements)) / mean_f ** 2
 
 
 def xray_form_factor(element: str, q) -> np.ndarray:
