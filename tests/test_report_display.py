@@ -89,3 +89,13 @@ def test_order_panels_bin_as_the_data_needs():
     assert all(len(p.get_path().vertices) // 2 - 1 <= 40 for p in axes["tetrahedral"].patches)
     assert all(ax.get_ylabel() and ax.get_legend() is None for ax in fig.axes)
     assert len(fig.legends) == 1
+
+
+def test_a_gate_run_without_md_renders():
+    """A profile with [md] enabled = false gives an md section without `not_judged`: it renders (it
+    once ended in a template error after results.json was written, exit code 1 like a FAIL)."""
+    results = load_results(RESULTS)
+    results["md"] = {"checks": [], "skipped": "disabled in the profile"}
+    results["checks"] = [c for c in results["checks"] if c["group"] != "md"]
+    html = render_html(results, {})
+    assert "disabled in the profile" in html and "Not judged:" not in html

@@ -208,7 +208,7 @@ class GateSession:
     def _md(self) -> dict:
         p = self.profile
         if not p["md"]["enabled"]:
-            return {"checks": [], "skipped": "disabled in the profile"}
+            return {"checks": [], "skipped": "disabled in the profile", "not_judged": {}}
         box_nm = p["md"]["box_nm"]
         md_sections = {k: p[k] for k in ("md", "md.classical", "md.rpmd")}
         gen_dir = self.cache.dir(key("md-generated", self.source.key(self), md_sections, self.seed))
