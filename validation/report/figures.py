@@ -105,6 +105,10 @@ def fig_rdf(results: dict) -> Figure:
                     alpha=0.6 if which == "heldout" else 1.0, label=LABELS[which])
         if name == "g_OO":
             ax.plot(exp["r_nm"] * 10, exp["g_OO"], color="k", lw=1.0, label="experiment: X-ray (Skinner 2014, 295 K)")
+            first = [i for i, label in enumerate(exp["points_label"]) if str(label).startswith("skinner2013")]
+            ax.errorbar(exp["points_r_nm"][first] * 10, exp["points_g"][first], xerr=exp["points_r_err_nm"][first] * 10,
+                        yerr=exp["points_g_err"][first], fmt="o", ms=3, color="k", capsize=2,
+                        label="experiment: first peak (Skinner 2013)")
         ax.plot(exp["r_nm_soper"] * 10, exp[f"{name}_soper"], color="k", lw=0.9, ls="--",
                 label="experiment: EPSR (Soper 2013, 298 K)")
         ax.set_xlabel("r (Å)")
