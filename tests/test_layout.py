@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("map_core", "validation")
 CHECKED_TOP_IMPORTS = ("map_core", "validation", "benchmarks", "tests")
-LOCAL_OK = ("mdtraj", "freud", "matplotlib", "ase", "distributed")  # slow to import, and needed by a few functions only
+LOCAL_OK = ("mdtraj", "freud", "matplotlib", "ase", "distributed", "networkx")  # slow to import, and needed by a few functions only
 
 _CORE = {"map_core"}
 _VAL_BASE = {"map_core", "map_core.atoms", "map_core.model", "map_core.training", "map_core.sampling"}

@@ -36,13 +36,17 @@ criterion, so it is not used.
 from __future__ import annotations
 
 from itertools import combinations, product
-import networkx as nx
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from map_core.atoms.neighbors import minimum_image
 from map_core.errors import MapSuiteError
 from validation.observables.frame_tools import as_frames, distance_to_faces, frame, wrap
 from validation.observables.hbonds import ANGLE, R_OO, hbond_pairs
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 MIN_SIZE = 3  # a ring needs three molecules (a mutual pair is a 2-cycle, not a ring)
 
@@ -65,6 +69,8 @@ def hbond_network(data, periodic: bool = True, r_oo: float = R_OO, angle: float 
 def _network(pos, el, mol, box, periodic, r_oo, angle) -> nx.DiGraph:
     w, bonds = hbond_pairs(pos, el, mol, box, periodic, r_oo, angle)
     oxy = wrap(pos[w[:, 0]], box) if periodic else pos[w[:, 0]]
+    import networkx as nx  # local: 0.1 s to import, which every `map-suite` start (the gate's measures) need not pay
+
     graph = nx.DiGraph(box=np.asarray(box, dtype=np.float64), periodic=periodic)
     graph.add_nodes_from((m, {"position": oxy[m]}) for m in range(len(w)))
     d, a = bonds[:, 0], bonds[:, 1]
@@ -104,6 +110,8 @@ def _rings_through(graph, i, max_size: int, directed: bool):
     """King rings of the angles at node i, each beginning with i."""
     # Every ring of <= max_size members through i lies within max_size // 2 bonds of i, and so
     # does any path short enough to compete with it: the search can stay in that ball.
+    import networkx as nx  # local, as in _network
+
     reach = nx.single_source_shortest_path_length(
         graph.to_undirected(as_view=True) if directed else graph, i, cutoff=max_size // 2)
     ball = graph.subgraph(reach).copy()
@@ -199,6 +207,8 @@ def _periodic_images(graph: nx.DiGraph, max_size: int) -> nx.DiGraph:
                    for d, a, s in graph.edges(data="shift")), default=0.0)
     n = np.ceil(max_size // 2 * longest / box).astype(int)  # cells each side of the central one
     cells = list(product(*(range(-k, k + 1) for k in n)))
+    import networkx as nx  # local, as in _network
+
     cover = nx.DiGraph()
     cover.add_nodes_from((m, c) for m in graph for c in cells)
     for d, a, s in graph.edges(data="shift"):
