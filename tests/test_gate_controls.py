@@ -27,6 +27,7 @@ from validation.gate.checks import verdict
 from validation.gate.classifier import classifier_test, molecule_features
 from validation.gate.profile import load_profile
 from validation.gate.structure import STRUCTURE_CHECKS, measure_structure, structure_checks, structure_values
+from validation.gate.thresholds import COMBINED
 
 SMOKE = load_profile("smoke")
 SMALL = control_config(CODER, layers=1, filters=4, dropout=0.0)  # receptive field far below the burn-in; cheap to sample
@@ -85,7 +86,7 @@ def test_heldout_training_frames_pass_every_structure_check(frames, split, geome
         held = window_grids(frames, split[1], geometry.shape, CODER, n, np.random.default_rng(seed))
         checks = _checks(held, reference, geometry)
         _report(f"held-out (seed {seed}):", checks)
-        assert set(checks) == set(STRUCTURE_CHECKS)
+        assert set(checks) == set(STRUCTURE_CHECKS) - {COMBINED}   # the pooled test needs recorded null draws
         assert verdict(checks.values()), [c.line() for c in checks.values() if not c.passed]
 
 

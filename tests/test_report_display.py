@@ -23,7 +23,7 @@ def _values():
 
 
 def _thresholds():
-    return {r.threshold_key: 1.0 for r in structure_rows()}
+    return {r.threshold_key or r.name: 1.0 for r in structure_rows()}
 
 
 @pytest.mark.parametrize("coder, fixed", [

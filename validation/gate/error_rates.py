@@ -7,7 +7,9 @@ seeding; a draw fails when any structure check fails by ``Check.passed``.
 
 - **False-failure rate**: fresh draws of held-out reference windows (draw d seeded
   ``DRAW_SEED + d`` for d from ``FRESH_FROM`` on, never the draws the thresholds were calibrated
-  on), each as many windows as the profile judges.
+  on: those are d < FRESH_FROM, validation.gate.null_draws), each as many windows as the profile
+  judges; ``ERROR_RATE_DRAWS`` of them by default (100: a 95 % Clopper-Pearson interval of about
+  +/- 4 % around a 5 % rate).
 - **Power**: the same for windows of named foreign ensembles (validation.gate.foreign: molecules
   re-oriented, expanded 3 %, TIP3P, TIP4P-Ew, q-TIP4P/F at 330 K), seeded ``FOREIGN_SEED + d``:
   the fraction of draws rejected.
@@ -37,6 +39,7 @@ from map_core.model.default import default_model_path
 from map_core.model.kinds import kind_of
 from map_core.model.pixelcnn import ModelConfig
 from validation.gate.boxes import CALIBRATION_LAYERS
+from validation.gate.detectable import minimum_detectable
 from validation.gate.inputs import GateInputs, calibration_match, resolve_inputs
 from validation.gate.profile import load_profile
 from validation.gate.rates import fingerprint, measured_under
@@ -44,7 +47,9 @@ from validation.gate.reference import SHIPPED_TRAINING_SET, load_reference
 from validation.gate.session import GateSession
 from validation.gate.sources import ModelSource, WindowSource
 
-FRESH_FROM = 20       # calibration uses draws 0..19
+FRESH_FROM = 5000     # calibration (null) draws are d < FRESH_FROM; error-rate draws start here
+ERROR_RATE_DRAWS = 100
+MDD_POWER = 0.8       # power at which a check's minimum detectable difference is stated
 DRAW_SEED = 1000      # draw d of held-out windows: windows seeded DRAW_SEED + d
 FOREIGN_SEED = 2000   # draw d of a foreign ensemble: windows seeded FOREIGN_SEED + d
 
@@ -95,20 +100,28 @@ class Drawer:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else Path(self._tmp.name)
         self.session = GateSession(inputs, self.cache_dir, groups=("structure",))
 
+    def judged(self, frames, indices, seed: int, identity: str) -> dict:
+        """``judge_structure`` of one draw (windows of `frames` at `indices`, stream `seed`)."""
+        source = self.inputs.source.draw(self.session, frames, indices, seed, identity)
+        return GateSession(self.inputs.with_source(source), self.cache_dir, groups=()).judge_structure()
+
     def checks(self, frames, indices, seed: int, identity: str) -> list:
         """The structure checks of one draw (windows of `frames` at `indices`, stream `seed`)."""
-        source = self.inputs.source.draw(self.session, frames, indices, seed, identity)
-        return GateSession(self.inputs.with_source(source), self.cache_dir, groups=()).judge_structure()["checks"]
+        return self.judged(frames, indices, seed, identity)["checks"]
 
     def heldout(self, seed: int) -> list:
         ref = self.inputs.reference
         return self.checks(ref.frames, ref.heldout_indices, seed, f"{ref.sha256}:heldout")
 
-    def rate(self, frames, indices, seeds, identity: str, log=print, label="") -> dict:
-        """{'draws', 'failed', 'rate', 'per_check': {check: failures}} over draws seeded `seeds`."""
+    def rate(self, frames, indices, seeds, identity: str, log=print, label="", keep=None) -> dict:
+        """{'draws', 'failed', 'rate', 'per_check': {check: failures}} over draws seeded `seeds`;
+        keep: a list that receives each draw's (generated, training) measurements."""
         per_check, failed = {}, 0
         for k, seed in enumerate(seeds):
-            bad = [c.name for c in self.checks(frames, indices, seed, identity) if not c.passed]
+            judged = self.judged(frames, indices, seed, identity)
+            if keep is not None:
+                keep.append((judged["generated"], judged["training"]))
+            bad = [c.name for c in judged["checks"] if not c.passed]
             failed += bool(bad)
             for name in bad:
                 per_check[name] = per_check.get(name, 0) + 1
@@ -116,19 +129,23 @@ class Drawer:
         return {"draws": len(seeds), "failed": failed, "rate": failed / len(seeds), "per_check": per_check}
 
 
-def measure_error_rates(inputs: GateInputs, draws: int = 50, foreign: dict | None = None, power_draws: int = 20,
+def measure_error_rates(inputs: GateInputs, draws: int = ERROR_RATE_DRAWS, foreign: dict | None = None, power_draws: int = 20,
                         log=print, cache_dir=None) -> dict:
     """False-failure rate over `draws` fresh held-out draws and power against each foreign
     ensemble (name -> frames path) over `power_draws` draws, for one profile and judging mode."""
     drawer = Drawer(inputs, cache_dir)
-    ref = inputs.reference
+    ref, pairs = inputs.reference, []
     seeds = [DRAW_SEED + d for d in range(FRESH_FROM, FRESH_FROM + draws)]
     out = {"profile": inputs.profile.name, "mode": inputs.mode, "geometry": inputs.geometry.as_dict(),
            "fingerprint": fingerprint(inputs), "measured_under": measured_under(inputs),
            "judged_by": "validation.gate.session.GateSession.judge_structure",
            "windows_per_draw": inputs.profile["sampling"]["n_boxes"], "rule": "a draw fails when any structure check fails",
-           "false_failure": drawer.rate(ref.frames, ref.heldout_indices, seeds, f"{ref.sha256}:heldout", log, "held-out"),
+           "false_failure": drawer.rate(ref.frames, ref.heldout_indices, seeds, f"{ref.sha256}:heldout", log, "held-out",
+                                        pairs),
            "power": {}}
+    # what each check cannot see: its minimum detectable difference over the same held-out draws
+    out["detectable"] = {"power": MDD_POWER, "draws": len(pairs),
+                         "checks": minimum_detectable(pairs, inputs.thresholds, inputs.profile["structure"], MDD_POWER)}
     for name, path in (foreign or {}).items():
         other = load_frames(path)
         result = drawer.rate(other, range(len(other)), [FOREIGN_SEED + d for d in range(power_draws)],

@@ -20,6 +20,7 @@ held-out reference frames: periodic boxes anywhere, open boxes only where the an
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from validation.gate.boxes import WATER_NUMBER_DENSITY, is_periodic
 from validation.gate.md import WINDOW_MARGIN_NM, md_settings
 from validation.gate.profile import load_profile
 from validation.gate.reference import HELDOUT_FRACTION, PACKAGE_ROOT, SHIPPED_TRAINING_SET, Reference, load_reference
-from validation.gate.registry import GROUPS
+from validation.gate.registry import GROUPS, spec
 from validation.gate.sources import BoxSource, ModelSource, WindowSource, mode_name
 from validation.md.budget import check_md_fits
 from validation.md.imports import SEED_CLASSES, parse_types, read_boxes
@@ -58,6 +59,18 @@ class GateInputs:
     geometry: object
     thresholds: dict
     calibration: dict
+    rule: str | None = None  # the threshold rule in force (validation.gate.thresholds); None: the profile's
+
+    @property
+    def threshold_rule(self) -> str:
+        """'null-quantile' or 'max-heldout': how the structure thresholds were set (the combined test is
+        judged only under the null-quantile rule)."""
+        return self.rule or self.profile["calibration"]["rule"]
+
+    def with_thresholds(self, record: dict, rule: str) -> "GateInputs":
+        """The same run judged by `rule`'s thresholds recomputed from a null record (comparisons of rules)."""
+        keyed = {spec(n).threshold_key: t for n, t in record["thresholds"][rule].items() if spec(n).threshold_key}
+        return dataclasses.replace(self, thresholds={**self.thresholds, **keyed}, rule=rule)
 
     @property
     def mode(self) -> str:
@@ -95,7 +108,7 @@ class GateInputs:
 
     def with_source(self, source: BoxSource) -> "GateInputs":
         """The same run judging another source of the same geometry (controls, error-rate draws)."""
-        return GateInputs(self.profile, self.reference, source, self.geometry, self.thresholds, self.calibration)
+        return dataclasses.replace(self, source=source)
 
     def preflight(self, cache_root, groups=GROUPS) -> None:
         """Refuse, before any work, a run whose sampling or MD needs more memory or disk than is free

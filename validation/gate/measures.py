@@ -5,7 +5,11 @@ A measure does two things for its check (a row of ``validation.gate.registry``):
 - ``measure(ens)`` reduces one ensemble to numbers that add up over windows and fit in JSON
   (counts, histograms, per-box values), stored in the measurement dict under ``slot``;
 - ``compare(name, gen, ref, structure)`` turns the generated and the training measurements into
-  the check's value and a one-line detail.
+  the check's value and a one-line detail;
+- ``perturb(name, meas, delta)`` (where ``perturbation`` is not None) returns a copy of a
+  measurement in which the ensemble's observable is moved by `delta` along the measure's
+  perturbation family (``perturbation``: what is changed, in which unit), so that
+  ``validation.gate.detectable`` can find the smallest change each check detects.
 
 ``ens`` (``Ensemble``) holds the analysed regions of the boxes that are not denser than any
 liquid (``region``: open boxes, every atom a reference) and the same atoms in boxes padded by
@@ -52,12 +56,23 @@ class Measure:
 
     slot: str | None = None
     liquid: bool = True
+    # (what `perturb` changes, the unit of its delta); None: the check has no perturbation family
+    perturbation: tuple | None = None
 
     def measure(self, ens: Ensemble):
         raise NotImplementedError
 
     def compare(self, name: str, gen: dict, ref: dict, structure: dict) -> tuple:
         raise NotImplementedError
+
+    def perturb(self, name: str, meas: dict, delta: float) -> dict:
+        """A new measurement dict: `meas` with the observable of check `name` moved by `delta`
+        (``perturbation``); `meas` is never changed, only what changes is copied."""
+        raise NotImplementedError(f"check {name!r} has no perturbation family")
+
+    def perturb_limit(self, structure: dict) -> float:
+        """The largest |delta| worth trying (a change no generator could hide); NaN: not perturbable."""
+        return float("nan")
 
 
 def _mean(values) -> float:
@@ -80,6 +95,31 @@ def hist_mean(counts, lo, hi) -> float:
     return float((counts * centres).sum() / counts.sum())
 
 
+def shift_histogram(counts, lo: float, hi: float, delta: float) -> np.ndarray:
+    """`counts` on [lo, hi] with every value shifted by `delta` (the grid's unit), on the same grid:
+    the CDF, linear within each bin (mass spread evenly over a bin), read at each edge - delta. Mass
+    pushed past an end goes into the end bin, as ``validation.gate.checks.histogram`` clips.
+    delta 0 returns the counts unchanged."""
+    counts = np.asarray(counts, dtype=float)
+    if delta == 0:
+        return counts.copy()
+    edges = np.linspace(lo, hi, len(counts) + 1)
+    cdf = np.concatenate([[0.0], np.cumsum(counts)])
+    moved = np.interp(edges - delta, edges, cdf)
+    moved[0], moved[-1] = 0.0, cdf[-1]  # clipped into the end bins
+    return np.diff(moved)
+
+
+def scaled_excess(entry: dict, delta: float) -> dict:
+    """A copy of a pair-count entry ({"counts", "expected", ...}) with g - 1 scaled by 1 + delta:
+    counts -> counts + delta (counts - expected)."""
+    counts, expected = np.asarray(entry["counts"], float), np.asarray(entry["expected"], float)
+    return {**entry, "counts": (counts + delta * (counts - expected)).tolist()}
+
+
+AMPLITUDE = "relative amplitude of g(r) - 1"
+
+
 class Density(Measure):
     """Relative deviation of the mean density over boxes (the header's density_per_box, g/cm3)."""
 
@@ -89,6 +129,14 @@ class Density(Measure):
         rho_g, rho_r = _mean(gen["density_per_box"]), _mean(ref["density_per_box"])
         return (abs(rho_g / rho_r - 1.0) if rho_r > 0 else float("nan"),
                 f"generated {rho_g:.4f} g/cm3, training {rho_r:.4f} g/cm3 (whole region, every atom)")
+
+    perturbation = ("density of every box scaled by 1 + delta", "relative")
+
+    def perturb(self, name, meas, delta):
+        return {**meas, "density_per_box": [rho * (1.0 + delta) for rho in meas["density_per_box"]]}
+
+    def perturb_limit(self, structure):
+        return 0.5
 
 
 class Orphans(Measure):
@@ -121,6 +169,14 @@ class Rdf(Measure):
         mask = r >= structure["rdf_r_min_nm"]
         return (rms_difference(g_gen, g_ref, mask),
                 f"RMS difference of g(r) over {structure['rdf_r_min_nm'] * 10:.1f}-{structure['rdf_r_max_nm'] * 10:.1f} Å")
+
+    perturbation = ("structure of g(r) scaled: g - 1 -> (1 + delta)(g - 1)", AMPLITUDE)
+
+    def perturb(self, name, meas, delta):
+        return {**meas, "rdf": {**meas["rdf"], name: scaled_excess(meas["rdf"][name], delta)}}
+
+    def perturb_limit(self, structure):
+        return 0.5
 
 
 def rdf_curve(meas: dict, name: str) -> tuple:
@@ -160,6 +216,19 @@ class Histogram(Measure):
         return wasserstein_hist(hg, hr, (hi - lo) / bins), (
             f"Wasserstein-1 distance; means: generated {mean_g:.4g}, training {mean_r:.4g} {unit}".rstrip())
 
+    @property
+    def perturbation(self):
+        return ("every value shifted by delta (the histogram on its grid, end bins clipped)",
+                self.mean_unit or "dimensionless")
+
+    def perturb(self, name, meas, delta):
+        shifted = shift_histogram(meas["hist"][name], self.lo, self.hi, delta)
+        return {**meas, "hist": {**meas["hist"], name: shifted.tolist()}}
+
+    def perturb_limit(self, structure):
+        lo, hi, _ = self.grid(structure)
+        return 0.25 * (hi - lo)
+
 
 class Energy(Measure):
     """Intermolecular q-TIP4P/F energy per molecule, kJ/mol: median over boxes of each box's mean."""
@@ -179,6 +248,14 @@ class Energy(Measure):
         return abs(e_g - e_r), (f"intermolecular energy per molecule, median over boxes: generated {e_g:.2f}, "
                                 f"training {e_r:.2f} kJ/mol; {clashes} generated boxes with positive energy "
                                 "(open regions, so surface molecules count too)")
+
+    perturbation = ("energy per molecule of every box shifted by delta", "kJ/mol")
+
+    def perturb(self, name, meas, delta):
+        return {**meas, "energy_per_box": [None if e is None else e + delta for e in meas["energy_per_box"]]}
+
+    def perturb_limit(self, structure):
+        return 20.0
 
 
 @dataclass(frozen=True)
@@ -207,6 +284,15 @@ class StructureFactor(Measure):
         return (rms_difference(s_gen, s_ref, np.ones(len(q), dtype=bool)),
                 f"RMS difference of S_OO(q) over {q[0]:.1f}-{q[-1]:.0f} nm^-1 (g_OO to {structure['sq_r_max_nm']:g} nm, "
                 f"Lorch window); first maximum: generated {pg:.1f} nm^-1 ({hg:.2f}), training {pr:.1f} nm^-1 ({hr:.2f})")
+
+    # S - 1 is linear in g - 1 (for a fixed partner density), so this scales S(q) - 1 by 1 + delta too.
+    perturbation = ("structure of g_OO(r) behind S(q) scaled: g - 1 -> (1 + delta)(g - 1)", AMPLITUDE)
+
+    def perturb(self, name, meas, delta):
+        return {**meas, "sq": scaled_excess(meas["sq"], delta)}
+
+    def perturb_limit(self, structure):
+        return 0.5
 
 
 def sq_q_grid(structure: dict) -> np.ndarray:
@@ -249,6 +335,17 @@ class Rings(Measure):
         return float(np.abs(per_g - per_r).sum()), (
             f"L1 distance of rings per molecule over sizes {sizes[0]}-{sizes[-1]}: generated {per_g.sum():.3f} rings per "
             f"molecule (most often {top_g}-membered), training {per_r.sum():.3f} ({int(sizes[np.argmax(per_r)])}-membered)")
+
+    perturbation = ("rings per molecule of every size scaled by 1 + delta", "relative")
+
+    def perturb(self, name, meas, delta):
+        counts = np.asarray(meas["rings"]["counts"], dtype=float) * (1.0 + delta)
+        return {**meas, "rings": {**meas["rings"], "counts": counts.tolist()}}
+
+    def perturb_limit(self, structure):
+        # the whole range down (no rings at all): small windows hold few rings (0.8 per molecule in
+        # a 1.4 nm window, 2.4 in bulk), so the L1 distance moves little per relative change
+        return 1.0
 
 
 def rings_per_molecule(meas: dict) -> np.ndarray:
@@ -293,3 +390,10 @@ HBONDS_GRID = (-0.5, 12.5, 13)   # bonds per molecule (donated + accepted)
 TETRAHEDRAL_GRID = (-1.5, 1.0, 125)
 OH_BOND_GRID = (0.05, 0.15, 100)  # nm
 HOH_ANGLE_GRID = (0.0, math.pi, 180)  # rad, 1-degree bins
+
+
+class Pooled(Measure):
+    """The combined test: Fisher's combination of the other checks' p-values against the recorded
+    null draws (validation.gate.thresholds); computed by the session from the other checks' values."""
+
+    slot = "combined"

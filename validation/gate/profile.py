@@ -24,7 +24,11 @@ Debye. Sections and keys (see ``SCHEMA``; shipped files document every key):
   skip NPT (npt_ps = 0): it then runs NVT at the classical run's mean volume and its density is not
   judged (``validation.gate.md.md_checks``).
 - ``[calibration]`` encoding and voxel_nm: the voxel encoding the thresholds were calibrated for
-  (``python -m validation.gate.calibrate``); the gate warns when a model's differ.
+  (``python -m validation.gate.calibrate``); the gate warns when a model's differ. rule: how the
+  structure thresholds were set ('null-quantile': the 1 - alpha/k quantile of each check's null
+  distribution, with the combined test; 'max-heldout': 1.5 x the largest of 20 held-out values,
+  the earlier rule; ``validation.gate.thresholds``); alpha: the structure group's family-wise
+  false-failure rate under the null-quantile rule.
 - ``[thresholds]`` one number per check (the ``threshold_key`` of its row in
   ``validation.gate.registry``) and
   ``[thresholds.md_tolerance]`` absolute agreement tolerances of the MD observables;
@@ -72,7 +76,8 @@ SCHEMA = {
     "md.classical": {"npt_ps": POS, "nvt_ps": POS, "intra_substeps": ints(1)},
     "md.rpmd": {"enabled": BOOL, "beads": ints(1), "npt_ps": NONNEG, "nvt_ps": POS, "contract_reciprocal": BOOL,
                 "start": choice("repaired", "classical")},
-    "calibration": {"encoding": choice(*ENCODINGS), "voxel_nm": POS},
+    "calibration": {"encoding": choice(*ENCODINGS), "voxel_nm": POS, "rule": choice("null-quantile", "max-heldout"),
+                    "alpha": PROB},
     **threshold_schema(),
 }
 

@@ -22,6 +22,7 @@ from scipy.stats import binomtest
 from map_core.files import write_text_atomic
 from validation.gate.registry import structure_rows
 from validation.gate.sources import sampling_key
+from validation.gate.thresholds import null_fingerprint, null_record_for
 
 ERROR_RATES_PATH = Path(__file__).parent / "profiles" / "error_rates.json"
 
@@ -29,10 +30,11 @@ ERROR_RATES_PATH = Path(__file__).parent / "profiles" / "error_rates.json"
 def measured_under(inputs) -> dict:
     """What an error-rate measurement of `inputs` (GateInputs) depends on, as JSON."""
     p = inputs.profile
-    keys = [row.threshold_key for row in structure_rows()]
+    keys = [row.threshold_key for row in structure_rows() if row.threshold_key]
     return {"mode": inputs.mode, "geometry": inputs.geometry.as_dict(), "reference_sha256": inputs.reference.sha256,
             "test_fraction": inputs.reference.test_fraction, "sampling": sampling_key(p), "reference": p["reference"],
-            "structure": p["structure"], "thresholds": {k: inputs.thresholds[k] for k in keys}}
+            "structure": p["structure"], "thresholds": {k: inputs.thresholds[k] for k in keys},
+            "rule": inputs.threshold_rule, "null": null_fingerprint(inputs) if null_record_for(inputs) else None}
 
 
 def fingerprint(inputs) -> str:
@@ -47,7 +49,7 @@ def rates_for(inputs, path=None) -> dict | None:
     if entry is None:
         return None
     if entry.get("fingerprint") == fingerprint(inputs):
-        return {**entry, "applies": True}
+        return {**entry, "applies": True, "detectable_sentence": detectable_sentence(entry)}
     return {"mode": inputs.mode, "applies": False,
             "note": f"measured for the {inputs.profile.name} profile ({inputs.mode}) under other thresholds, sizes, "
                     "geometry or reference than this run's, so not quoted here; measure them for this run with "
@@ -96,4 +98,46 @@ def checks_table(data: dict) -> str:
             for name, pw in sorted(r.get("power", {}).items()):
                 by = ", ".join(f"{k} {v}" for k, v in sorted(pw["per_check"].items(), key=lambda kv: -kv[1]))
                 lines.append(f"- {profile}, {mode}, {name}: {by or 'no check fails'}")
+    return "\n".join(lines) + "\n"
+
+
+def _mdd(entry: dict) -> float | None:
+    """The larger of a check's two minimum detectable differences (None: one is not reached)."""
+    up, down = entry.get("increase"), entry.get("decrease")
+    return None if up is None or down is None else max(up, down)
+
+
+def _mdd_text(mdd, unit: str) -> str:
+    if mdd is None:
+        return "not within the searched range"
+    if unit == "relative" or unit.startswith("relative amplitude"):
+        return f"{100 * mdd:.2g} %"
+    return f"{mdd:.2g} {'' if unit == 'dimensionless' else unit}".rstrip()
+
+
+def detectable_sentence(record: dict) -> str:
+    """One sentence for a report's header: the differences the recorded run's checks cannot see
+    (80 % power at their thresholds); '' when none were measured."""
+    table = (record or {}).get("detectable", {}).get("checks", {})
+    parts = [f"{name} {_mdd_text(_mdd(e), e['unit'])}" for name, e in table.items()
+             if not (e["unit"] in ("nm", "rad") and (_mdd(e) or 0) < 1e-5)]  # rigid molecules: fixed, not judged
+    if not parts:
+        return ""
+    return (f"At these sizes a check misses, in more than {100 - 100 * record['detectable']['power']:.0f} % of runs, "
+            "a change smaller than: " + "; ".join(parts) + " (amplitudes: of g(r) - 1 and S(q) - 1).")
+
+
+def detectable_table(data: dict) -> str:
+    """GATE.md's table of minimum detectable differences per profile and judging mode."""
+    rows = [(p, m, r["detectable"]) for p in ("smoke", "quick", "paper") for m, r in sorted(data.get(p, {}).items())
+            if r.get("detectable")]
+    if not rows:
+        return ""
+    names = list(rows[0][2]["checks"])
+    units = {n: rows[0][2]["checks"][n]["unit"] for n in names}
+    lines = ["| profile | judging | " + " | ".join(names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for profile, mode, det in rows:
+        cells = [_mdd_text(_mdd(det["checks"][n]), units[n]) if n in det["checks"] else "" for n in names]
+        lines.append(f"| {profile} | {mode} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

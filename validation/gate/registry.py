@@ -28,7 +28,8 @@ class CheckSpec:
     """One check.
 
     threshold_key: key in [thresholds] (structure checks: also in [thresholds.continuous]; MD
-    observables: in [thresholds.md_tolerance]); None where the group computes the allowance.
+    observables: in [thresholds.md_tolerance]); None where the group computes the allowance (the
+    combined test: from the recorded null draws, validation.gate.thresholds).
     threshold_rule: the (validator, description) of that key in the profile schema.
     measure: structure checks: a validation.gate.measures.Measure; other groups: how the value
     is measured, in words. panel: x label of the report's distribution panel, if it has one.
@@ -96,6 +97,8 @@ CHECKS = (
     CheckSpec("energy", "structure", "intermolecular energy per molecule", "kJ/mol", "energy_kj_mol", measure=m.Energy()),
     CheckSpec("classifier", "structure", "classifier two-sample test (AUC)", "AUC", "classifier_auc", measure=m.Classifier(),
               threshold_rule=AUC),
+    CheckSpec("combined", "structure", "all structure checks pooled (Fisher's combination of their p-values)",
+              "-2 sum ln p", None, measure=m.Pooled()),
     CheckSpec("markov_positive", "markov", "all class probabilities > 0 on sampled contexts", "log10 p",
               "min_log10_probability", ">=", "smallest log10 class probability over the sampled contexts", NEGATIVE),
     CheckSpec("markov_saturation", "markov", "mean log-probability per plane saturates after the burn-in",
@@ -129,7 +132,7 @@ def structure_rows(measured=None) -> tuple:
 
 def threshold_schema() -> dict:
     """Profile schema of the threshold tables: section -> key -> (validator, description)."""
-    structure = {c.threshold_key: c.threshold_rule for c in structure_rows()}
+    structure = {c.threshold_key: c.threshold_rule for c in structure_rows() if c.threshold_key}
     markov = {c.threshold_key: c.threshold_rule for c in CHECKS if c.group == "markov" and c.threshold_key}
     md = {c.threshold_key: c.threshold_rule for c in CHECKS if c.group == "md" and c.threshold_key}
     return {"thresholds": {**structure, **markov, **THRESHOLD_PARAMETERS}, "thresholds.continuous": dict(structure),

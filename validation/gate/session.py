@@ -34,7 +34,7 @@ from validation.gate import streams
 from validation.gate.boxes import boundary_windows, region_frames, sample_boxes
 from validation.gate.cache import Cache, key
 from validation.gate.checks import Check, verdict
-from validation.gate.classifier import classifier_test, molecule_features
+from validation.gate.classifier import FEATURES_VERSION, classifier_test, molecule_features
 from validation.gate.markov import markov_checks, measure_chain
 from validation.gate.md import density_not_judged, md_checks, run_methods_locked, window_seed_box
 from validation.gate.provenance import provenance
@@ -45,6 +45,7 @@ from validation.gate.significance import BOOTSTRAP_DRAWS, POOL_FACTOR, bootstrap
 from validation.gate.sources import GridSource, sampling_key
 from validation.gate.structure import MEASUREMENT_VERSION, measure_structure, structure_checks, structure_values
 from validation.gate.table1 import table1
+from validation.gate.thresholds import COMBINED, combined_value, null_record_for
 
 __all__ = ["GROUPS", "GateSession", "open_session"]
 
@@ -112,7 +113,7 @@ class GateSession:
             x, b = molecule_features(frames()["region"], self.profile["structure"]["classifier_max_samples"], self.seed)
             return {"x": x, "box": b}
 
-        return meas, self.cache.arrays(name + "-features", features)
+        return meas, self.cache.arrays(f"{name}-features-v{FEATURES_VERSION}", features)
 
     def judge_structure(self) -> dict:
         """The structure group's checks, without p-values: the judging path of the verdict and of the
@@ -128,8 +129,26 @@ class GateSession:
         clf_ctrl = self._classifier("heldout", fh, fr)
         values["classifier"] = _classifier_value(clf)
         control["classifier"] = _classifier_value(clf_ctrl)
-        return {"checks": structure_checks(values, self.inp.thresholds, control, self.coder), "generated": gen, "training": ref,
-                "heldout": held, "classifier": {"generated": clf, "heldout": clf_ctrl}}
+        thresholds, combined = dict(self.inp.thresholds), self._combined_null()
+        record = combined.pop("record")
+        if record is not None:
+            values[COMBINED] = combined_value({n: v for n, (v, _) in values.items()}, record)
+            control[COMBINED] = combined_value({n: v for n, (v, _) in control.items()}, record)
+            thresholds[COMBINED] = record["thresholds"]["null-quantile"][COMBINED]
+        return {"checks": structure_checks(values, thresholds, control, self.coder), "generated": gen, "training": ref,
+                "heldout": held, "classifier": {"generated": clf, "heldout": clf_ctrl}, "combined": combined,
+                "not_judged": {} if record is not None else {COMBINED: combined["note"]}}
+
+    def _combined_null(self) -> dict:
+        """{"record": the null record the combined test is judged against, or None, "judged", "note"}."""
+        if self.inp.threshold_rule != "null-quantile":
+            return {"record": None, "judged": False, "note": f"not judged: thresholds by the {self.inp.threshold_rule} rule"}
+        record = null_record_for(self.inp)
+        if record is None:
+            return {"record": None, "judged": False, "note": (
+                f"not judged: no null draws recorded for the {self.profile.name} profile in the {self.inp.mode} judging mode "
+                f"at these sizes; record them with python -m validation.gate.calibrate {self.profile.name} --null --write")}
+        return {"record": record, "judged": True, "note": f"against {record['draws']} recorded held-out draws"}
 
     def _structure(self) -> dict:
         out = self.judge_structure()
@@ -172,7 +191,7 @@ class GateSession:
 
     def _classifier(self, which: str, feats, ref_feats) -> dict:
         st = self.profile["structure"]
-        name = key("classifier-v2", self._ens_key(which), self._ens_key("training"), st)
+        name = key("classifier-v2", FEATURES_VERSION, self._ens_key(which), self._ens_key("training"), st)
         return self.cache.json(name, lambda: classifier_test(
             feats["x"], feats["box"], ref_feats["x"], ref_feats["box"], hidden=st["classifier_hidden"],
             epochs=st["classifier_epochs"], folds=st["classifier_folds"], max_samples=st["classifier_max_samples"],

@@ -59,8 +59,8 @@ def measure_structure(region, whole, structure: dict, geometry) -> dict:
         return out
     ens = Ensemble(region=sane, open_region=padded(sane), structure=structure)
     for row in structure_rows(measured=True):
-        if row.measure.slot == "classifier":
-            continue  # features, measured by the session (validation.gate.classifier)
+        if row.measure.slot in ("classifier", "combined"):
+            continue  # features and the pooled test: the session's (validation.gate.classifier, .thresholds)
         value = row.measure.measure(ens)
         if row.measure.slot in ("rdf", "hist"):
             out.setdefault(row.measure.slot, {})[row.name] = value
@@ -104,8 +104,8 @@ def defect_map(whole, geometry) -> dict:
 
 
 def structure_values(gen: dict, ref: dict, structure: dict) -> dict:
-    """name -> (value, detail) of every structure check except the classifier."""
-    rows = [r for r in structure_rows() if r.measure.slot != "classifier"]
+    """name -> (value, detail) of every structure check except the classifier and the combined test."""
+    rows = [r for r in structure_rows() if r.measure.slot not in ("classifier", "combined")]
     if gen.get("rdf") is None or gen.get("too_dense_boxes"):
         why = f"not measured: {gen.get('too_dense_boxes')} of {gen['boxes']} boxes are denser than {MAX_DENSITY} g/cm3"
         return {r.name: r.measure.compare(r.name, gen, ref, structure) if not r.measure.liquid else (float("nan"), why)
@@ -124,7 +124,7 @@ def structure_checks(values: dict, thresholds: dict, control: dict | None = None
         value, detail = values[row.name]
         ctrl = control.get(row.name, (None, ""))[0] if control else None
         checks.append(Check(name=row.name, group="structure", title=row.title, value=float(value),
-                            threshold=thresholds[row.threshold_key], relation=row.relation, unit=row.unit, detail=detail,
+                            threshold=thresholds[row.threshold_key or row.name], relation=row.relation, unit=row.unit, detail=detail,
                             control=ctrl, extra=fixed_by_encoding(row, coder)))
     return checks
 
