@@ -47,6 +47,7 @@ from gate_helpers import SUBPROCESS_ENV, TINY_PROFILE
 import map_core.model.default as default_model
 import validation.gate.calibrate as calibrate
 import validation.gate.rates as rates
+import validation.gate.thresholds as thresholds
 from validation.cli.main import build_parser
 from validation.cli.main import main as map_suite
 from validation.gate.profile import load_profile
@@ -172,6 +173,8 @@ ADDED = {
     r"^python -m validation\.gate\.foreign ": ["--small"],
     # error rates: 20 power draws per foreign ensemble by default (100 structure judgements); one each
     r"^python -m validation\.gate\.calibrate .*--error-rates": ["--power-draws", "1"],
+    # null draws: 1000 by default (the 1 - alpha/k quantile); three, in the working folder
+    r"^python -m validation\.gate\.calibrate .*--null": ["--draws", "3", "--work", "null-work"],
 }
 
 # Placeholders of GATE.md, as the values the chain has: its model, its frames, its foreign ensembles.
@@ -285,7 +288,8 @@ def promised(argv) -> list:
         if argv[2] == "validation.gate.foreign":
             return [f"{argv[3]}/{name}.npz" for name in ("reoriented", "expanded3", "tip3p", "tip4pew", "qtip4pf_330K")]
         if argv[2] == "validation.gate.calibrate" and "--write" in argv:
-            return ["error_rates.json"]  # redirected from validation/gate/profiles/ (see `_run_in_process`)
+            # redirected from validation/gate/profiles/ (see `_run_in_process`)
+            return ["null_draws.json" if "--null" in argv else "error_rates.json"]
         if argv[2] == "pytest":
             report = out or f"reports/gate-{PROFILE_NAME}"  # the pytest gate's default --out
             return [f"{report}/results.json", f"{report}/report.html"]
@@ -341,6 +345,8 @@ def _run_in_process(argv, work: Path) -> tuple:
             target = work / "error_rates.json"
             mp.setattr(calibrate, "write_error_rates", lambda result: rates.write_error_rates(result, target))
             mp.setattr(calibrate, "ERROR_RATES_PATH", target)
+            mp.setattr(calibrate, "write_null", lambda record: thresholds.write_null(record, work / "null_draws.json"))
+            mp.setattr(calibrate, "NULL_PATH", work / "null_draws.json")
         try:
             rc = entry(rest)
         except SystemExit as exc:  # argparse: --help (0) and bad arguments (2)
