@@ -26,7 +26,6 @@ its threshold comes from seed 000's published model instead (see the profiles).
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -55,6 +54,7 @@ from validation.gate.session import GateSession
 from validation.gate.sources import GridSource
 from validation.gate.thresholds import (COMBINED, NULL_DRAWS, NULL_PATH, RULES, combined_null, level, max_heldout,
                                         null_record_for, write_null, write_profile_thresholds)
+
 
 def marginal_model(config, freq, random_weights: bool, seed: int = 0):
     """A network of the config's model kind (negative control) whose output gives the class frequencies `freq` (C,).
