@@ -22,7 +22,7 @@ from scipy.stats import binomtest
 from map_core.files import write_text_atomic
 from validation.gate.registry import structure_rows
 from validation.gate.sources import sampling_key
-from validation.gate.thresholds import null_fingerprint, null_record_for
+from validation.gate.thresholds import null_record_for
 
 ERROR_RATES_PATH = Path(__file__).parent / "profiles" / "error_rates.json"
 
@@ -31,10 +31,11 @@ def measured_under(inputs) -> dict:
     """What an error-rate measurement of `inputs` (GateInputs) depends on, as JSON."""
     p = inputs.profile
     keys = [row.threshold_key for row in structure_rows() if row.threshold_key]
+    record = null_record_for(inputs)
     return {"mode": inputs.mode, "geometry": inputs.geometry.as_dict(), "reference_sha256": inputs.reference.sha256,
             "test_fraction": inputs.reference.test_fraction, "sampling": sampling_key(p), "reference": p["reference"],
             "structure": p["structure"], "thresholds": {k: inputs.thresholds[k] for k in keys},
-            "rule": inputs.threshold_rule, "null": null_fingerprint(inputs) if null_record_for(inputs) else None}
+            "rule": inputs.threshold_rule, "null": record["fingerprint"] if record else None}
 
 
 def fingerprint(inputs) -> str:

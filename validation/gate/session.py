@@ -129,26 +129,26 @@ class GateSession:
         clf_ctrl = self._classifier("heldout", fh, fr)
         values["classifier"] = _classifier_value(clf)
         control["classifier"] = _classifier_value(clf_ctrl)
-        thresholds, combined = dict(self.inp.thresholds), self._combined_null()
-        record = combined.pop("record")
+        thresholds, (record, note) = dict(self.inp.thresholds), self._combined_null()
         if record is not None:
             values[COMBINED] = combined_value({n: v for n, (v, _) in values.items()}, record)
             control[COMBINED] = combined_value({n: v for n, (v, _) in control.items()}, record)
             thresholds[COMBINED] = record["thresholds"]["null-quantile"][COMBINED]
         return {"checks": structure_checks(values, thresholds, control, self.coder), "generated": gen, "training": ref,
-                "heldout": held, "classifier": {"generated": clf, "heldout": clf_ctrl}, "combined": combined,
-                "not_judged": {} if record is not None else {COMBINED: combined["note"]}}
+                "heldout": held, "classifier": {"generated": clf, "heldout": clf_ctrl},
+                "combined": {"judged": record is not None, "note": note},
+                "not_judged": {} if record is not None else {COMBINED: note}}
 
-    def _combined_null(self) -> dict:
-        """{"record": the null record the combined test is judged against, or None, "judged", "note"}."""
+    def _combined_null(self) -> tuple:
+        """(the null record the combined test is judged against, or None; why, in words)."""
         if self.inp.threshold_rule != "null-quantile":
-            return {"record": None, "judged": False, "note": f"not judged: thresholds by the {self.inp.threshold_rule} rule"}
+            return None, f"not judged: thresholds by the {self.inp.threshold_rule} rule"
         record = null_record_for(self.inp)
         if record is None:
-            return {"record": None, "judged": False, "note": (
-                f"not judged: no null draws recorded for the {self.profile.name} profile in the {self.inp.mode} judging mode "
-                f"at these sizes; record them with python -m validation.gate.calibrate {self.profile.name} --null --write")}
-        return {"record": record, "judged": True, "note": f"against {record['draws']} recorded held-out draws"}
+            return None, (f"not judged: no null draws recorded for the {self.profile.name} profile in the {self.inp.mode} "
+                          f"judging mode at these sizes; record them with python -m validation.gate.calibrate "
+                          f"{self.profile.name} --null --write")
+        return record, f"against {record['draws']} recorded held-out draws"
 
     def _structure(self) -> dict:
         out = self.judge_structure()
