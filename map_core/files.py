@@ -1,4 +1,5 @@
-"""File helpers: atomic writes (a reader never sees a half-written output), checksums, free memory."""
+"""File helpers: output paths checked before any work, atomic writes (a reader never sees a
+half-written output), outputs of several files written all or none, checksums, free memory."""
 
 import contextlib
 import errno
@@ -17,7 +18,7 @@ def atomic_path(path):
 
     The temporary name keeps the suffix of `path` (numpy and torch look at suffixes).
     """
-    path = Path(path)
+    path = check_output_path(path, "file")  # one line, not a traceback, for a folder or a file in the way
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
@@ -39,6 +40,161 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+OUTPUT_KINDS = ("file", "folder")
+# room a name needs beyond its own length for the names written beside it: atomic_path's
+# ".STEM.XXXXXXXX.tmp" and staged_outputs' folder, a resumable job's ".partial"
+NAME_MARGIN = 24
+
+
+def check_output_path(path, kind: str = "file") -> Path:
+    """`path` as a Path if an output of `kind` ("file" or "folder") can be written there, else
+    MapSuiteError naming it. Every command calls this on its outputs before any work.
+
+    Refused: an empty name; a file output naming an existing folder (or ending in a slash) or
+    something that is not a regular file (a device, a pipe); a folder output naming a file; a
+    path below a file; a name too long for the file system; and a folder the user cannot write
+    into (the output's own folder, or else the nearest one that exists and would hold it).
+    """
+    if kind not in OUTPUT_KINDS:
+        raise ValueError(f"kind must be one of {OUTPUT_KINDS}, got {kind!r}")
+    text = os.fspath(path)
+    if not text.strip():
+        raise MapSuiteError(f"empty output {kind} name", repr(text))
+    if "\0" in text:
+        raise MapSuiteError(f"the output {kind} name holds a NUL character", repr(text))
+    out = Path(text)
+    limit = _name_max(_nearest_existing(out.parent))
+    names = [len(os.fsencode(part)) for part in out.parts] or [0]  # "." has no parts
+    if names[-1] + NAME_MARGIN > limit or max(names) > limit:  # before any stat, which would fail on it
+        raise MapSuiteError(f"a name in the path is too long for the file system (at most {limit - NAME_MARGIN} bytes)", path)
+    if kind == "file":  # os.path's tests, unlike pathlib's, say False for any path the system refuses
+        if text.endswith(os.sep) or out.name in ("", ".", ".."):
+            raise MapSuiteError("names a folder; the output is a file", path)
+        if os.path.isdir(out):
+            raise MapSuiteError("is an existing folder; the output is a file", path)
+        if os.path.lexists(out) and not os.path.isfile(out):
+            raise MapSuiteError("exists and is not a regular file; the output is a file", path)
+    elif os.path.lexists(out) and not os.path.isdir(out):
+        raise MapSuiteError("is an existing file; the output is a folder", path)
+    folder = _nearest_existing(out if kind == "folder" else out.parent)  # the folder that holds it, or would
+    if not os.path.isdir(folder):
+        raise MapSuiteError(f"cannot be created: {folder} is not a folder", path)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise MapSuiteError(f"cannot be written: no permission to write in {folder}", path)
+    return out
+
+
+def _nearest_existing(path) -> Path:
+    """`path` made absolute, or else its nearest ancestor that exists (a file or a folder)."""
+    path = Path(os.path.abspath(path))
+    while not os.path.lexists(path):
+        path = path.parent
+    return path
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name, in bytes, that the file system of `folder` takes (255 where it does not say)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+@contextlib.contextmanager
+def staged_outputs(folder):
+    """All files or none: yield `stage(target) -> temporary path`; every staged file is written into
+    one temporary folder inside `folder` (the targets' folder) and moved onto its target only when
+    the block succeeds. On any failure, of the block or of a move, nothing new is left: files
+    already moved are taken back and the targets they replaced restored.
+    """
+    folder = Path(folder)
+    made = _outermost_missing(folder)  # removed again if nothing is written
+    folder.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".staged-", suffix=".tmp", dir=folder))
+    staged = {}  # target -> temporary path, in the order staged
+
+    def stage(target) -> Path:
+        target = check_output_path(target, "file")  # never a folder: a move would take it away
+        if target in staged:
+            raise ValueError(f"{target} is staged twice")
+        staged[target] = scratch / f"{len(staged):04d}{''.join(target.suffixes)}"
+        return staged[target]
+
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        yield stage
+        _move_all(staged, scratch, umask)
+    except BaseException as exc:
+        shutil.rmtree(made or scratch, ignore_errors=True)
+        full = None if isinstance(exc, MapSuiteError) else _no_space(exc, folder)
+        if full:  # as atomic_path: a full disk in the library's own words becomes one line
+            raise MapSuiteError(f"not written: {full}; earlier files are unchanged", next(iter(staged), folder)) from None
+        raise
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _move_all(staged: dict, scratch: Path, umask: int) -> None:
+    """Move each staged file onto its target; on a failure undo the moves made (old targets back)."""
+    for tmp in staged.values():
+        if not tmp.is_file():
+            raise RuntimeError(f"staged output {tmp} was never written")
+        os.chmod(tmp, 0o666 & ~umask)  # the usual permissions of a new file
+    moved = []  # (target, its earlier version kept in scratch or None)
+    try:
+        for k, (target, tmp) in enumerate(staged.items()):
+            backup = None
+            if os.path.isdir(target):  # appeared since it was staged: a folder is never moved aside
+                raise MapSuiteError("is an existing folder; the output is a file", target)
+            if os.path.lexists(target):
+                backup = scratch / f"old-{k:04d}"
+                os.replace(target, backup)
+            moved.append((target, backup))
+            os.replace(tmp, target)
+    except BaseException:
+        for target, backup in reversed(moved):
+            with contextlib.suppress(OSError):
+                if backup is not None:
+                    os.replace(backup, target)
+                elif os.path.lexists(target):
+                    os.unlink(target)
+        raise
+
+
+@contextlib.contextmanager
+def partial_folder(out, keep: str | None = None):
+    """Yield (`out`.partial/, created): the folder where a resumable job writing `out` keeps its
+    finished pieces, made here if missing (created: True) and removed when the block succeeds.
+
+    A failure of the block (an error, a refusal) removes a folder this run made, and the folders
+    made to hold it, unless it holds finished work matching the glob `keep`, which a rerun resumes
+    from; a folder found from an earlier run stays as it was. Ctrl-C (KeyboardInterrupt) and a
+    kill keep it: the rerun resumes.
+    """
+    out = Path(out)
+    folder = out.with_name(out.name + ".partial")
+    made = _outermost_missing(folder)
+    if made is not None:
+        folder.mkdir(parents=True)
+    try:
+        yield folder, made is not None
+    except Exception:
+        if made is not None and not (keep and any(folder.glob(keep))):
+            shutil.rmtree(made, ignore_errors=True)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _outermost_missing(folder: Path) -> Path | None:
+    """The outermost folder that making `folder` (with its parents) would create; None if it exists."""
+    if os.path.lexists(folder):
+        return None
+    made = Path(folder)
+    while not os.path.lexists(made.parent):
+        made = made.parent
+    return made
 
 
 def _no_space(exc: BaseException, folder: Path) -> str | None:

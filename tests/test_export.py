@@ -214,10 +214,10 @@ def test_repair_keeps_md_molecules_whole(tmp_path, md_frames, capsys):
 
 @pytest.mark.parametrize("fmt", ["pdb", "dcd"])
 def test_a_failure_at_a_later_box_leaves_nothing(tmp_path, fmt, capsys):
-    """Box 1 holds an atom no PDB can place (2e7 nm): the PDB fails at its second model; as DCD, box 0's
+    """Box 1 holds an atom no PDB can place (-500 nm: inside the frames file's bound of 1000 box lengths, past the PDB columns): the PDB fails at its second model; as DCD, box 0's
     files (gen_000.dcd, gen_000.top.pdb), written before box 1's topology PDB fails, go too."""
     _, frames = _boxes_with_an_orphan(tmp_path)
-    frames.positions[1][-1] = [2e7, 0.5, 0.5]
+    frames.positions[1][-1] = [-500, 0.5, 0.5]
     path = tmp_path / "boxes.npz"
     save_frames(path, frames)
     assert main(["export", str(path), "--format", fmt, "--out", str(tmp_path / f"gen{FORMATS[fmt]}")]) == 2

@@ -16,6 +16,11 @@ meta        () str          JSON: method, temperature, beads, seed, source, ...
 Readers also accept the *fixed* layout of trajectories with one composition:
 positions (F, N, 3), elements (N,), molecule (N,), no counts. Any other array in the file
 (for example the raw voxel ``grids`` of generated boxes) is kept in ``Frames.extra``.
+
+Values are checked on every read and write (`check_frames`, in ``map_core.atoms.frames_check``):
+dtypes and shapes, counts that add up exactly, finite positions near their box, element symbols
+(case exact), molecule ids that can be one water's, box edges from 0.001 to 1000 nm, meta a JSON
+object with typed known keys. Any defect is one MapSuiteError line naming the file.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from map_core.atoms.frames_check import check_arrays, check_frames_values, parse_meta
 from map_core.errors import MapSuiteError
 from map_core.files import atomic_path
 
@@ -66,14 +72,15 @@ class Frames:
             positions = list(positions)
         if molecule is None:
             molecule = [-np.ones(len(p), dtype=np.int32) for p in positions]
-        return cls(
-            positions=[np.asarray(p, dtype=np.float32).reshape(-1, 3) for p in positions],
-            elements=[np.asarray(e).astype("<U2") for e in elements],
-            molecule=[np.asarray(m, dtype=np.int32) for m in molecule],
-            box=np.asarray(box, dtype=np.float64).reshape(-1, 3),
-            meta=dict(meta or {}),
-            extra=dict(extra or {}),
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # a value past float32 becomes inf, which check_frames refuses
+            return cls(
+                positions=[np.asarray(p, dtype=np.float32).reshape(-1, 3) for p in positions],
+                elements=[np.asarray(e).astype("<U2") for e in elements],
+                molecule=[np.asarray(m, dtype=np.int32) for m in molecule],
+                box=np.asarray(box, dtype=np.float64).reshape(-1, 3),
+                meta=dict(meta) if isinstance(meta, dict) else ({} if meta is None else meta),  # not a dict: refused by check_frames
+                extra=dict(extra or {}),
+            )
 
     def select(self, indices) -> "Frames":
         """A new Frames holding the frames at `indices` (extra arrays are dropped)."""
@@ -133,54 +140,24 @@ def _load_frames(path: Path, allow_empty_frames: bool) -> Frames:
     missing = [key for key in REQUIRED if key not in arrays]
     if missing:
         raise MapSuiteError(f"not a frames file: missing arrays {', '.join(missing)}", path)
-    try:
-        meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
-    except json.JSONDecodeError as exc:
-        raise MapSuiteError(f"meta is not valid JSON ({exc})", path) from None
-    positions = arrays.pop("positions")
-    elements = arrays.pop("elements")
-    molecule = arrays.pop("molecule", None)
-    box = np.asarray(arrays.pop("box"), dtype=np.float64)
-    counts = arrays.pop("counts", None)
-    try:
-        if positions.ndim == 3:  # fixed layout
-            n_frames, n_atoms = positions.shape[:2]
-            if elements.shape != (n_atoms,) or (molecule is not None and molecule.shape != (n_atoms,)):
-                raise ValueError("elements/molecule must be (N,) for positions (F, N, 3)")
-            frames = Frames.from_arrays(positions, elements, molecule, box.reshape(-1, 3), meta, arrays)
-        elif positions.ndim == 2 and counts is not None:  # ragged layout
-            counts = np.asarray(counts, dtype=np.int64).reshape(-1)
-            if len(counts) == 0:
-                raise MapSuiteError("no frames", path)
-            if counts.sum() != len(positions) or len(elements) != len(positions):
-                raise ValueError("counts do not add up to the number of positions/elements")
-            if molecule is None:
-                molecule = -np.ones(len(positions), np.int32)
-            splits = np.cumsum(counts)[:-1]
-            frames = Frames.from_arrays(
-                np.split(positions, splits), np.split(elements, splits), np.split(molecule, splits),
-                box.reshape(-1, 3), meta, arrays,
-            )
-        else:
-            raise ValueError(f"positions of shape {positions.shape} without counts")
-    except ValueError as exc:
-        raise MapSuiteError(f"malformed frames file: {exc}", path) from None
+    meta = parse_meta(arrays.pop("meta", None), path)
+    read = {key: arrays.pop(key) for key in ("positions", "elements", "molecule", "box", "counts") if key in arrays}
+    counts = check_arrays(read, path)  # dtypes, shapes and counts, before any conversion could hide a defect
+    positions, elements, molecule = read["positions"], read["elements"], read.get("molecule")
+    box = read["box"].reshape(-1, 3)
+    if positions.ndim == 3:  # fixed layout
+        frames = Frames.from_arrays(positions, elements, molecule, box, meta, arrays)
+    else:  # ragged layout
+        if molecule is None:
+            molecule = -np.ones(len(positions), np.int32)
+        splits = np.cumsum(counts)[:-1]
+        frames = Frames.from_arrays(np.split(positions, splits), np.split(elements, splits), np.split(molecule, splits),
+                                    box, meta, arrays)
     check_frames(frames, path, allow_empty_frames)
     return frames
 
 
 def check_frames(frames: Frames, path=None, allow_empty_frames: bool = False) -> None:
-    """Raise MapSuiteError if `frames` is empty, non-finite, or inconsistent."""
-    if len(frames) == 0:
-        raise MapSuiteError("no frames", path)
-    if frames.box.shape != (len(frames), 3):
-        raise MapSuiteError(f"box has shape {frames.box.shape}, expected ({len(frames)}, 3)", path)
-    if not np.all(np.isfinite(frames.box)) or np.any(frames.box <= 0):
-        raise MapSuiteError("box lengths must be finite and positive", path)
-    for f, (pos, elem, mol) in enumerate(zip(frames.positions, frames.elements, frames.molecule)):
-        if len(pos) == 0 and not allow_empty_frames:
-            raise MapSuiteError(f"frame {f} has no atoms", path)
-        if not np.all(np.isfinite(pos)):
-            raise MapSuiteError(f"frame {f} has non-finite (NaN or inf) positions", path)
-        if len(elem) != len(pos) or len(mol) != len(pos):
-            raise MapSuiteError(f"frame {f}: {len(pos)} positions but {len(elem)} elements, {len(mol)} molecule ids", path)
+    """Raise MapSuiteError (one line naming `path`) unless every field of `frames` and their relations
+    hold values a frames file may hold (map_core.atoms.frames_check): the check of every reader and writer."""
+    check_frames_values(frames, path, allow_empty_frames)

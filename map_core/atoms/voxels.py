@@ -5,22 +5,30 @@ x = position[..., 0], y = position[..., 1], z = position[..., 2]. Class ids: 0 e
 A voxel of side `voxel` nm covers [i*voxel, (i+1)*voxel) on each axis; decoding puts the atom
 at the voxel centre, so the round trip moves an atom by at most sqrt(3)/2 * voxel.
 `AtomClasses` is this encoding behind the `Encoding` interface (``"atoms"``).
+
+Memory: a grid holds one byte per voxel, (L / voxel)^3 of them per box; `check_voxel_budget`
+refuses, before any grid is allocated, boxes whose grids would not fit in the memory available
+(readers call it with the file's path; `place` keeps a last guard for callers that do not).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from map_core.atoms.encoding_base import Encoding
 from map_core.errors import MapSuiteError
+from map_core.files import available_memory_bytes
 
 DEFAULT_VOXEL_NM = 0.025  # seed 000: 0.25 Å voxels (80 voxels x 0.25 Å = 20 Å box)
 CLASSES = ("empty", "O", "H")
 ELEMENT_CLASS = {"O": 1, "H": 2}
 CLASS_ELEMENT = {1: "O", 2: "H"}
 N_CLASSES = len(CLASSES)
+BYTES_PER_VOXEL = 1  # class grids are uint8
+GUARDED_GRID_VOXELS = 1 << 27  # `place` asks the system for free memory only for grids past 128 MiB
 
 
 @dataclass
@@ -47,6 +55,41 @@ def full_voxels(box_nm, voxel: float) -> tuple:
     """(nz, ny, nx) complete voxel layers inside the box (no partial last layer)."""
     n = np.floor(np.asarray(box_nm, dtype=np.float64) / voxel + 1e-9).astype(int)
     return (int(n[2]), int(n[1]), int(n[0]))
+
+
+def check_memory_budget(need_bytes: float, what: str, path=None, budget: int | None = None) -> None:
+    """Refuse work that needs `need_bytes` of memory when `budget` bytes (default: the memory the system
+    has available now; no check where it does not say) are fewer; `what` says what needs it."""
+    budget = available_memory_bytes() if budget is None else budget
+    if budget is not None and not need_bytes <= budget:  # NaN needs are refused too
+        raise MapSuiteError(f"{what} would need {_gib(need_bytes)} of memory; {_gib(budget)} is available", path)
+
+
+def check_voxel_budget(boxes_nm, voxel: float, path=None, bytes_per_voxel: int = BYTES_PER_VOXEL,
+                       budget: int | None = None) -> float:
+    """Refuse, before any allocation, the voxel grids of `boxes_nm` ((F, 3) or (3,) edge lengths, nm) at
+    `voxel` nm when they need more memory than `budget` (bytes; default: the memory available now).
+
+    Counts in floats (a box of 1e30 nm is 1e93 voxels, past any integer type): the grids kept, one
+    per box, and one more while a box is encoded. Returns the bytes needed."""
+    if not (np.isfinite(voxel) and voxel > 0):
+        raise MapSuiteError(f"voxel size must be a positive number of nm, not {voxel}", path)
+    boxes = np.asarray(boxes_nm, dtype=np.float64).reshape(-1, 3)
+    if not np.all(np.isfinite(boxes) & (boxes > 0)):
+        raise MapSuiteError("box lengths must be finite and positive", path)
+    with np.errstate(over="ignore"):  # overflow to inf is refused as too big
+        per_box = np.prod(np.ceil(boxes / voxel - 1e-9), axis=1) * float(bytes_per_voxel)
+    if len(per_box) == 0:
+        return 0.0
+    need = float(per_box.sum() + per_box.max())
+    largest = boxes[int(np.argmax(per_box))]
+    check_memory_budget(need, f"voxel grids of {len(boxes)} box(es) of up to {' x '.join(f'{x:.4g}' for x in largest)} nm "
+                        f"at {voxel:g} nm voxels ({per_box.max() / bytes_per_voxel:.3g} voxels each)", path, budget)
+    return need
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.3g} GiB" if math.isfinite(n_bytes) else "unbounded"
 
 
 def encode(positions, elements, box_nm, voxel: float = DEFAULT_VOXEL_NM, periodic: bool = True):
@@ -79,7 +122,10 @@ def encode(positions, elements, box_nm, voxel: float = DEFAULT_VOXEL_NM, periodi
 def place(positions, classes, shape, voxel: float) -> tuple:
     """(grid `shape` uint8, collisions): `classes` (N,) at the voxels of `positions` (N, 3) nm, all
     inside [0, shape * voxel); where several share a voxel the first is kept, the rest counted."""
-    grid = np.zeros(int(np.prod(shape)), dtype=np.uint8)
+    n_voxels = math.prod(int(s) for s in shape)  # Python ints: no overflow
+    if n_voxels > GUARDED_GRID_VOXELS:  # the last guard, for callers that did not check the budget with their file
+        check_memory_budget(n_voxels * BYTES_PER_VOXEL, f"a voxel grid of {' x '.join(map(str, shape))} voxels")
+    grid = np.zeros(n_voxels, dtype=np.uint8)
     if len(positions) == 0:
         return grid.reshape(shape), 0
     idx = np.floor(np.asarray(positions) / voxel).astype(np.int64)

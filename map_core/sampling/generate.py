@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,14 @@ from map_core.atoms.frames import Frames, save_frames
 from map_core.atoms.molecules import GroupReport, decoded_water_limits, group_waters, repair, water_indices
 from map_core.cluster import map_tasks
 from map_core.errors import MapSuiteError
-from map_core.files import atomic_path, available_memory_bytes, free_disk_bytes, write_text_atomic
+from map_core.files import (
+    atomic_path,
+    available_memory_bytes,
+    check_output_path,
+    free_disk_bytes,
+    partial_folder,
+    write_text_atomic,
+)
 from map_core.model.device import resolve_device
 from map_core.model.kind_base import JobBar
 from map_core.sampling.fast import sample_fast
@@ -196,12 +202,14 @@ def generate_to_file(model, out_path, job: SamplingJob, *, burn_in: float = 1.0,
 
     burn_in: margin in receptive fields generated around each box and discarded (0: none);
     repair_boxes: periodic, MD-ready boxes (see the module docstring).
-    Finished batches are kept under `out_path`.partial/, so an interrupted run resumes where it stopped.
+    `out_path` is checked before any work (map_core.files.check_output_path). Finished batches are kept under
+    `out_path`.partial/, so an interrupted run resumes where it stopped; a run that fails before finishing a
+    batch leaves no such folder.
     client: a `distributed.Client` (map_core.cluster): batches are sampled as tasks on its workers,
     which write them into `out_path`.partial/ on the shared file system. Each box draws from its own
     seed stream, so the file equals a single-process run's, whatever the workers.
     """
-    out_path = Path(out_path)
+    out_path = check_output_path(out_path, "file")  # before any work: not a folder, not below a file, writable
     device = _check_device(job.device, job.sampler)
     voxel, coder = model.config.voxel_nm, model.config.coder()
     b = burn_in_voxels(model.config, burn_in)
@@ -213,44 +221,52 @@ def generate_to_file(model, out_path, job: SamplingJob, *, burn_in: float = 1.0,
     record = {"shape": list(job.shape), "n_boxes": n_boxes, "temperature": job.temperature, "seed": job.seed,
               "boundary": job.boundary, "sampler": job.sampler, "model_sha256": model_sha256, "voxel_nm": voxel,
               "burn_in_fields": burn_in, "repair": repair_boxes, "encoding": coder.name}
-    partial = out_path.with_name(out_path.name + ".partial")
-    job_file = partial / "job.json"
-    if partial.exists():
-        if not job_file.exists() or json.loads(job_file.read_text()) != record:
-            raise MapSuiteError(f"{partial} holds an unfinished run with other settings; remove it or rerun those settings", out_path)
-    else:
-        partial.mkdir(parents=True)
-        write_text_atomic(job_file, json.dumps(record, sort_keys=True))
-    todo = [(first, count, partial / f"boxes_{first:06d}_{count:06d}.npz") for first, count in job.batches()]
-    todo = [t for t in todo if not t[2].exists()]
-    if progress and len(todo) < len(job.batches()):
-        print(f"generate: resuming from {partial}: {n_boxes - sum(t[1] for t in todo)} of {n_boxes} boxes done",
-              file=sys.stderr, flush=True)
-    done = None
-    if client is not None and progress:
-        done = lambda k, n: print(f"generate: {k} of {n} batches done on the cluster", flush=True)  # noqa: E731
-    work = dataclasses.replace(job, shape=canvas, device=device)
-    bar = JobBar(len(job.batches()), len(job.batches()) - len(todo)) if progress and client is None and todo else False
-    try:
-        map_tasks(client, sample_piece, todo, shared={"model": model, "job": work, "progress": bar}, done=done)
-    finally:
-        if bar:
-            bar.close()
-    pieces = sorted(partial.glob("boxes_*.npz"))
-    grids = np.concatenate([np.load(p)["grids"] for p in pieces])
-    logp = np.concatenate([np.load(p)["log_prob"] for p in pieces])
-    region = {"origin_zyx": box_origin(b, wrap), "shape_zyx": record["shape"], "burn_in_voxels": b, "face_voxels": face}
-    if b == 0 and not repair_boxes:
-        positions, elements, molecule, reports = decode_boxes(grids, coder)
-        nz, ny, nx = record["shape"]
-        boxes = np.tile([nx * voxel, ny * voxel, nz * voxel], (n_boxes, 1))
-    else:
-        cut = [cut_box(g, coder, region["origin_zyx"], record["shape"], periodic=repair_boxes) for g in grids]
-        positions, elements, molecule, boxes, reports = (list(x) for x in zip(*cut))
-    meta = {**record, "method": "map", "source": "map-suite generate", "defects": reports, "region": region,
-            "periodic": repair_boxes}
-    frames = Frames.from_arrays(positions, elements, molecule, np.asarray(boxes).reshape(n_boxes, 3), meta,
-                                {"grids": grids, "log_prob": logp})
-    save_frames(out_path, frames)
-    shutil.rmtree(partial)
+    # finished batches are kept for a rerun; a refusal before the first leaves no OUT.partial/ behind
+    with partial_folder(out_path, keep="boxes_*.npz") as (partial, created):
+        job_file = partial / "job.json"
+        if not created:
+            if not job_file.is_file() or _json_or_none(job_file) != record:
+                raise MapSuiteError(f"{partial} holds an unfinished run with other settings; remove it or rerun those "
+                                    "settings", out_path)
+        else:
+            write_text_atomic(job_file, json.dumps(record, sort_keys=True))
+        todo = [(first, count, partial / f"boxes_{first:06d}_{count:06d}.npz") for first, count in job.batches()]
+        todo = [t for t in todo if not t[2].exists()]
+        if progress and len(todo) < len(job.batches()):
+            print(f"generate: resuming from {partial}: {n_boxes - sum(t[1] for t in todo)} of {n_boxes} boxes done",
+                  file=sys.stderr, flush=True)
+        done = None
+        if client is not None and progress:
+            done = lambda k, n: print(f"generate: {k} of {n} batches done on the cluster", flush=True)  # noqa: E731
+        work = dataclasses.replace(job, shape=canvas, device=device)
+        bar = JobBar(len(job.batches()), len(job.batches()) - len(todo)) if progress and client is None and todo else False
+        try:
+            map_tasks(client, sample_piece, todo, shared={"model": model, "job": work, "progress": bar}, done=done)
+        finally:
+            if bar:
+                bar.close()
+        pieces = sorted(partial.glob("boxes_*.npz"))
+        grids = np.concatenate([np.load(p)["grids"] for p in pieces])
+        logp = np.concatenate([np.load(p)["log_prob"] for p in pieces])
+        region = {"origin_zyx": box_origin(b, wrap), "shape_zyx": record["shape"], "burn_in_voxels": b, "face_voxels": face}
+        if b == 0 and not repair_boxes:
+            positions, elements, molecule, reports = decode_boxes(grids, coder)
+            nz, ny, nx = record["shape"]
+            boxes = np.tile([nx * voxel, ny * voxel, nz * voxel], (n_boxes, 1))
+        else:
+            cut = [cut_box(g, coder, region["origin_zyx"], record["shape"], periodic=repair_boxes) for g in grids]
+            positions, elements, molecule, boxes, reports = (list(x) for x in zip(*cut))
+        meta = {**record, "method": "map", "source": "map-suite generate", "defects": reports, "region": region,
+                "periodic": repair_boxes}
+        frames = Frames.from_arrays(positions, elements, molecule, np.asarray(boxes).reshape(n_boxes, 3), meta,
+                                    {"grids": grids, "log_prob": logp})
+        save_frames(out_path, frames)
     return frames
+
+
+def _json_or_none(path: Path):
+    """The JSON content of `path`, or None where it is not readable JSON (a damaged job record)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None

@@ -20,13 +20,14 @@ from map_core.atoms.rotations import (  # noqa: F401 (the training API)
     rotation_matrix,
     seed_rotations,
 )
-from map_core.atoms.voxels import full_voxels
+from map_core.atoms.voxels import check_voxel_budget, full_voxels
 from map_core.errors import MapSuiteError
 
 
 def voxelise(frames, coder: Encoding, path=None) -> list:
     """Encode every frame with `coder`; return the complete-layer part of each grid as (Z, Y, X) uint8 arrays."""
     grids, voxel = [], coder.voxel_nm
+    check_voxel_budget(frames.box, voxel, path)  # before any grid is allocated (train, evaluate)
     for f, (pos, elem, box, mol) in enumerate(zip(frames.positions, frames.elements, frames.box, frames.molecule)):
         known = coder.whole_molecules and np.any(np.asarray(mol) >= 0)  # frames without molecule ids are grouped
         grid, report = coder.encode(pos, elem, box, periodic=True, molecule=mol if known else None)

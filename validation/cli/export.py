@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from map_core.arguments import SEED, real
 from map_core.atoms.frames import load_frames
-from validation.md.export import FORMATS, SUFFIXES, export_frames
+from validation.md.export import FORMATS, SUFFIXES, check_target, export_frames
 from validation.md.relax import MAX_RELAX_PS, TIMESTEP_FS
 
 RELAX_PS = real(TIMESTEP_FS / 1000.0, MAX_RELAX_PS)  # one time step to MAX_RELAX_PS
@@ -44,9 +44,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    check_target(args.format, args.out)  # the output path and its suffix, before the frames are read
     frames = load_frames(args.frames, allow_empty_frames=True)
     result = export_frames(frames, args.format, args.out, repair_boxes=args.repair, relax_ps=args.relax, seed=args.seed,
-                           progress=True)
+                           progress=True, source=args.frames)
     for k, counts in enumerate(result.boxes):
         print(counts.line(k))
     if len(result.paths) == 1:

@@ -8,12 +8,11 @@ import torch
 from map_core.arguments import NONNEGATIVE, SEED, count
 from map_core.cluster import dask_client
 from map_core.errors import MapSuiteError
-from map_core.files import sha256_file
+from map_core.files import check_output_path, sha256_file
 from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
 from map_core.sampling.generate import SAMPLER_FUNCTIONS, SamplingJob, generate_to_file
 from validation.md.engine import density_g_cm3
-
 
 SHAPE = [48, 48, 48]  # default box, voxels
 SHIPPED_VOXEL_NM = 0.05  # voxel of the shipped default model (map_core/data/default_model.pt), for the help text
@@ -59,6 +58,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    check_output_path(args.out, "file")  # before the model is loaded and anything sampled
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.model is None:

@@ -13,7 +13,7 @@ import torch
 from map_core.arguments import FRACTION, POSITIVE, SEED, count
 from map_core.atoms.frames import load_frames
 from map_core.errors import MapSuiteError
-from map_core.files import atomic_path, find_shown, sha256_file, shown_path, write_text_atomic
+from map_core.files import atomic_path, check_output_path, find_shown, partial_folder, sha256_file, shown_path, write_text_atomic
 from map_core.model.checkpoint import load_model
 from map_core.model.default import default_model_path
 from validation.gate.reference import SHIPPED_TRAINING_SET
@@ -84,6 +84,7 @@ def _log(quiet: bool):
 
 
 def _scan(args) -> int:
+    check_output_path(args.out, "file")  # before the frames are read and anything is scanned
     data = Path(args.data) if args.data else SHIPPED_TRAINING_SET
     log = _log(args.no_progress)
     frames = load_frames(data)
@@ -92,31 +93,28 @@ def _scan(args) -> int:
         args.probe_nm = default_probe_nm(model.config.voxel_nm)
     stride = args.stride_nm or args.probe_nm / 4
     digest = sha256_file(data)
-    # Resumable in pieces of CHUNK frames: OUT.partial/ keeps the finished ones.
-    partial = Path(args.out).with_name(Path(args.out).name + ".partial")
+    # Resumable in pieces of CHUNK frames: OUT.partial/ keeps the finished ones (after Ctrl-C or a kill; a
+    # refusal, which a rerun would meet again, removes the folder it made).
     key = {"data_sha256": digest, "probe_nm": args.probe_nm, "stride_nm": stride}
-    job = partial / "job.json"
-    if partial.exists() and (not job.is_file() or job.read_text(errors="replace") != json.dumps(key, sort_keys=True)):
-        raise MapSuiteError(f"{partial} holds a scan with other settings; remove it", args.out)
-    partial.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(job, json.dumps(key, sort_keys=True))
-    counts = []
-    for start in range(0, len(frames), CHUNK):
-        piece = partial / f"counts_{start:06d}.npz"
-        if not piece.exists():
-            got = probe_counts(frames.select(range(start, min(start + CHUNK, len(frames)))), args.probe_nm, stride)
-            with atomic_path(piece) as tmp:
-                with open(tmp, "wb") as fh:
+    with partial_folder(args.out) as (partial, created):
+        job = partial / "job.json"
+        if not created and (not job.is_file() or job.read_text(errors="replace") != json.dumps(key, sort_keys=True)):
+            raise MapSuiteError(f"{partial} holds a scan with other settings; remove it", args.out)
+        write_text_atomic(job, json.dumps(key, sort_keys=True))
+        counts = []
+        for start in range(0, len(frames), CHUNK):
+            piece = partial / f"counts_{start:06d}.npz"
+            if not piece.exists():
+                got = probe_counts(frames.select(range(start, min(start + CHUNK, len(frames)))), args.probe_nm, stride,
+                                   first=start, source=data)
+                with atomic_path(piece) as tmp, open(tmp, "wb") as fh:
                     np.savez(fh, centres=np.stack([c for c, _ in got]), counts=np.stack([n for _, n in got]))
-        with np.load(piece) as z:
-            counts += list(zip(z["centres"], z["counts"]))
-        log(f"scanned frames {min(start + CHUNK, len(frames))}/{len(frames)}")
-    scan = scan_frames(frames, args.probe_nm, stride, args.quantile, args.threshold, args.max_sites, counts=counts)
-    scan["data"] = {"path": shown_path(data), "sha256": digest}  # no one's home folder in a committed scan
-    write_scan(args.out, scan)
-    for p in partial.iterdir():
-        p.unlink()
-    partial.rmdir()
+            with np.load(piece) as z:
+                counts += list(zip(z["centres"], z["counts"]))
+            log(f"scanned frames {min(start + CHUNK, len(frames))}/{len(frames)}")
+        scan = scan_frames(frames, args.probe_nm, stride, args.quantile, args.threshold, args.max_sites, counts=counts)
+        scan["data"] = {"path": shown_path(data), "sha256": digest}  # no one's home folder in a committed scan
+        write_scan(args.out, scan)
     d = scan["density_g_cm3"]
     print(f"wrote {args.out}: {scan['probes']} probes of {args.probe_nm:.3g} nm in {scan['frames']} frames; "
           f"dominant {d['dominant']:.3f} g/cm3, mean {d['mean']:.3f} +- {d['std']:.3f}; "
@@ -126,6 +124,7 @@ def _scan(args) -> int:
 
 
 def _generate(args) -> int:
+    check_output_path(args.out, "folder")  # before the model is loaded and anything sampled
     if args.threads:
         torch.set_num_threads(args.threads)
     scan = load_scan(args.scan)

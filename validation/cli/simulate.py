@@ -14,6 +14,7 @@ import sys
 
 from map_core.arguments import NONNEGATIVE, POSITIVE, SEED, count
 from map_core.errors import MapSuiteError
+from map_core.files import check_output_path
 from validation.md.settings import MDSettings
 from validation.md.simulate import simulate_frames
 
@@ -73,6 +74,9 @@ def settings_from_args(args):
 
 
 def run(args) -> int:
+    check_output_path(args.out, "file")  # before the box is built and any MD is run
+    if args.workdir is not None:
+        check_output_path(args.workdir, "folder")
     settings = settings_from_args(args)
     summary = simulate_frames(args.out, args.waters, args.frames, args.stride_ps, args.equilibrate_ps,
                               settings, workdir=args.workdir, progress=not args.quiet)

@@ -8,6 +8,7 @@ import sys
 import torch
 
 from map_core.arguments import POSITIVE, SEED, count, real
+from map_core.files import check_output_path
 from validation.theory.pipeline import ToySettings, run_toy
 from validation.theory.registry import SYSTEMS
 
@@ -48,6 +49,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    check_output_path(args.out, "folder")  # before any data is made or model trained
     torch.set_num_threads(max(1, args.threads))
     settings = ToySettings(
         system=args.system, size=args.size, n_data=args.n_data, n_generate=args.n_generate, steps=args.steps,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from map_core.arguments import FRACTION, POSITIVE, SEED, count, real
 from map_core.atoms.encoding import ENCODING_CLASSES, ENCODINGS, Encoding
 from map_core.errors import MapSuiteError
+from map_core.files import check_output_path
+from map_core.model.checkpoint import config_problem
 from map_core.model.kinds import KINDS
 from map_core.model.pixelcnn import ModelConfig
 from map_core.training.distributed import launch
@@ -79,6 +83,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    check_output_path(args.out, "file")  # before the data is read and any step is taken
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -87,6 +92,9 @@ def run(args) -> int:
                              encoding=args.encoding, n_classes=Encoding(args.encoding, args.voxel).n_classes)
     except ValueError as exc:
         raise MapSuiteError(f"bad model settings: {exc}") from None
+    problem = config_problem(dataclasses.asdict(config))  # never write a checkpoint that loading refuses
+    if problem:
+        raise MapSuiteError(f"bad model settings: {problem.replace('checkpoint config ', '')}")
     settings = TrainSettings(crop=args.crop, steps=args.steps, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
                              rotations=args.rotations, test_fraction=args.test_fraction, test_crops=args.test_crops,
                              checkpoint_every=args.checkpoint_every, seed=args.seed, lr_drop_steps=tuple(args.lr_drop_steps or ()),

@@ -14,6 +14,7 @@ from map_core.arguments import POSITIVE, SEED, count
 from map_core.atoms.encoding import ENCODINGS
 from map_core.cluster import dask_client
 from map_core.errors import MapSuiteError
+from map_core.files import check_output_path
 from validation.gate.inputs import resolve_gate_inputs
 from validation.gate.profile import SHIPPED
 from validation.gate.registry import GROUPS
@@ -58,6 +59,9 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    check_output_path(args.out, "folder")  # before the model is loaded and anything sampled or simulated
+    if args.cache is not None:
+        check_output_path(args.cache, "folder")
     groups = [g.strip() for g in args.groups.split(",") if g.strip()]
     unknown = [g for g in groups if g not in GROUPS]
     if unknown or not groups:

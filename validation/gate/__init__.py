@@ -1,6 +1,7 @@
 """The release gate: a model's boxes against its training data, in three groups of checks.
 
-- ``profile`` (+ ``profiles/*.toml``): sizes, run lengths and thresholds of a run;
+- ``profile`` (+ ``profiles/*.toml``): sizes, run lengths and thresholds of a run; ``profile_budget``: the memory and
+  time a profile's numbers imply, refused at load when impossible;
 - ``inputs``: the one resolve step: profile, reference, box source and geometry, checked before any work;
 - ``reference``: the reference frames, their train/held-out split and windows;
 - ``sources``: where the judged boxes come from (a model's samples, given grids, given boxes);

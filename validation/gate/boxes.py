@@ -209,6 +209,17 @@ def window_atoms(frames: Frames, f: int, origin, size_nm, whole_molecules: bool)
     return images, np.tile(elem, len(shifts)), mols
 
 
+IMAGE_ATOM_BYTES = 96  # window_atoms, per atom image: positions and their shifted copy (2 x 24), element, id, masks
+
+
+def window_images_bytes(frames: Frames, size_nm) -> float:
+    """Bytes of the largest `window_atoms` result for windows of `size_nm` ((3,) nm) of periodic `frames`:
+    every image of every atom that may fall in a window (ceil(size / box) + 1 images per axis)."""
+    box = np.asarray(frames.box, dtype=np.float64)
+    images = np.prod(np.ceil(np.asarray(size_nm, dtype=np.float64) / box) + 1, axis=1)
+    return float(np.max(images * frames.counts)) * IMAGE_ATOM_BYTES
+
+
 def window_grids(frames: Frames, indices, shape, coder: Encoding, n: int, rng: np.random.Generator,
                  region=None) -> np.ndarray:
     """(n, Z, Y, X) uint8 voxel windows of frames, encoded as open boxes.

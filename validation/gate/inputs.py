@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from map_core.atoms.encoding import Encoding
+from map_core.atoms.voxels import check_memory_budget, check_voxel_budget
 from map_core.errors import MapSuiteError
 from map_core.files import sha256_file
 from map_core.model.checkpoint import check_voxel_size, load_model
@@ -34,7 +35,7 @@ from map_core.model.default import default_model_path
 from map_core.model.device import resolve_device
 from map_core.sampling.generate import check_fits
 from map_core.training.crops import voxelise
-from validation.gate.boxes import WATER_NUMBER_DENSITY, is_periodic
+from validation.gate.boxes import WATER_NUMBER_DENSITY, is_periodic, window_images_bytes
 from validation.gate.md import WINDOW_MARGIN_NM, md_settings
 from validation.gate.profile import load_profile
 from validation.gate.reference import HELDOUT_FRACTION, PACKAGE_ROOT, SHIPPED_TRAINING_SET, Reference, load_reference
@@ -166,6 +167,7 @@ def resolve_inputs(model=None, profile="quick", reference=None, seed=None) -> Ga
         check_voxel_size(voxel, float(ref.frames.meta["voxel_nm"]), ref_path)
     if np.any(ref.frames.box.min(axis=1) < 4 * voxel):
         raise MapSuiteError(f"reference boxes are smaller than 4 voxels of {voxel} nm", ref_path)
+    check_voxel_budget(ref.frames.box, voxel, ref_path)  # before any grid is allocated
     voxelise(ref.frames, source.coder, ref_path)  # refuses frames whose atoms collide at the model's voxel
     resolve_device(prof["sampling"]["device"])  # a CUDA profile on a machine without one: refused now
     return GateInputs(prof, ref, source, geometry, dict(prof["thresholds"]), calibration_match(prof, source.coder))
@@ -209,7 +211,10 @@ def _check_box_sizes(given, ref: Reference, geometry, prof, path) -> None:
     region = geometry.n * geometry.voxel_nm
     if np.any(ref.frames.box.min(axis=1) < prof["md"]["box_nm"]):
         raise MapSuiteError(f"reference boxes are smaller than the {prof['md']['box_nm']} nm MD box", ref.path)
-    if is_periodic(given):
+    if is_periodic(given):  # windows hold every periodic image of the box that may fall in them
+        window = max(float(np.max(geometry.box_nm)), prof["md"]["box_nm"] + 2 * WINDOW_MARGIN_NM)
+        check_memory_budget(window_images_bytes(given, np.full(3, window)), f"the periodic images that fill "
+                            f"{window:.3g} nm windows of boxes of {float(np.min(given.box)):.3g} nm", path)
         return
     small = np.min(given.box, axis=1) < region - 1e-9
     if small.all():

@@ -4,7 +4,10 @@ A profile is either a shipped name (``smoke``, ``quick``, ``paper``, ``gpu``: ``
 or the path of a user's ``.toml`` file. A user file may start from a shipped profile with
 ``extends = "quick"`` at the top level and then override single keys. Every key is checked
 (type, range, unknown names) before any work starts; a problem is one MapSuiteError line
-naming the file, the section and the key.
+naming the file, the section and the key. Three layers, in this order: each key alone (`SCHEMA`;
+the bounds below say where each comes from), keys that bound each other (`_check_relations`), and
+the memory and time that the sizes and run lengths imply together
+(``validation.gate.profile_budget``), so that no count reaches an allocation or a loop unchecked.
 
 Units: lengths nm, times ps (``timestep_fs`` fs), angles radians, energies kJ/mol, dipoles
 Debye. Sections and keys (see ``SCHEMA``; shipped files document every key):
@@ -41,6 +44,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
+import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -49,6 +55,9 @@ from pathlib import Path
 from map_core.atoms.encoding import ENCODINGS
 from map_core.errors import MapSuiteError
 from map_core.files import shown_path
+from map_core.model.checkpoint import VOXEL_NM_MAX, VOXEL_NM_MIN
+from validation.gate.boxes import WATER_NUMBER_DENSITY
+from validation.gate.profile_budget import check_budget
 from validation.gate.registry import threshold_schema
 from validation.gate.values import BOOL, DEVICE, NONNEG, POS, PROB, STR, choice, ints
 
@@ -56,28 +65,89 @@ SHIPPED = ("smoke", "quick", "paper", "gpu")
 PLATFORMS = ("auto", "CUDA", "OpenCL", "CPU", "Reference")
 SQ_REGION_FRACTION = 0.75  # largest sq_r_max_nm as a fraction of region_nm
 
+# Bounds of single keys (sizes and run lengths are bounded together by validation.gate.profile_budget).
+# seed: numpy's SeedSequence takes any integer >= 0, but the classifier seeds torch with
+# seed * 1000 + fold (validation.gate.classifier.classifier_test) and torch.manual_seed takes < 2**64.
+MAX_FOLDS = 1000  # folds beyond 1000 would make seed * 1000 + fold repeat another seed's fold streams
+SEED_MAX = (2**64 - MAX_FOLDS) // 1000
+# temperature: the sampler divides float64 logits by it (map_core.model.choice.choose); below 0.01 a
+# logit gap of 7.5 is already exp(-750) = 0, an argmax, and above 100 the draw is nearly uniform noise.
+# The gate judges a model at T = 1; its negative controls use 0.5 and 2.
+TEMPERATURE_RANGE = (0.01, 100.0)
+# rdf_bin_nm: positions are float32 (frames files), about 1e-7 nm at the 1-3 nm of a region, so a
+# bin under 1e-6 nm resolves rounding, not structure; the bin count is bounded by the budget.
+RDF_BIN_MIN_NM = 1e-6
+# timestep_fs: q-TIP4P/F is flexible: its O-H stretch (period ~9 fs) needs about 0.5 fs (seed 000;
+# 0.1 fs for the bonded forces with MTS); 4 fs is past where any integrator of flexible water is stable.
+TIMESTEP_FS_MAX = 4.0
+# intra_substeps: the bonded forces' inner step is timestep_fs / intra_substeps; seed 000 used 5
+# (0.5 / 0.1 fs), which resolves the O-H stretch already; 100 (0.005 fs) is past any use.
+MAX_INTRA_SUBSTEPS = 100
+# classifier_max_samples: a cap ("at most"), so any size is harmless except one the classifier's
+# share per box (limit / boxes, a float division) cannot hold exactly.
+MAX_SAMPLES_CAP = 2**53
+# name: it names the gate's default report folder (reports/gate-NAME) and keys the recorded error
+# rates and null draws, so it is a file name: no separators, no leading dot.
+NAME = (lambda x: isinstance(x, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", x) is not None,
+        "a name of up to 64 letters, digits, '.', '_' and '-' (it names the report folder reports/gate-NAME)")
+
+
+def _guarded(check):
+    """`check` that says False where a hostile value makes it raise (math.isfinite(10**5000), ...)."""
+    def ok(x):
+        try:
+            return bool(check(x))
+        except (OverflowError, TypeError, ValueError):
+            return False
+    return ok
+
+
+def _int_in(lo: int, hi: int) -> tuple:
+    return (lambda x: isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi), f"an integer in [{lo}, {hi}]"
+
+
+def _real_in(lo: float, hi: float, lo_open: bool = False) -> tuple:
+    def ok(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and \
+            (lo < x if lo_open else lo <= x) and x <= hi
+    return ok, f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+
+
+def shown_value(x) -> str:
+    """A value for a one-line message: short, and never str() of a huge integer (which raises past
+    4300 digits) or a long text."""
+    if isinstance(x, int) and not isinstance(x, bool) and abs(x) >= 10**15:
+        return f"{'-' if x < 0 else ''}~1e{int(abs(x).bit_length() * math.log10(2))} (an integer)"
+    if isinstance(x, dict):
+        return "a table"
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
 # section -> key -> (check, description). Nested tables are sections named "md.classical" etc.
 # The threshold tables come from the check registry (validation.gate.registry).
 SCHEMA = {
-    "profile": {"name": STR, "description": STR, "seed": ints(0)},
+    "profile": {"name": NAME, "description": STR, "seed": _int_in(0, SEED_MAX)},
     "sampling": {
         "region_nm": POS, "burn_in_nm": NONNEG, "burn_in_fields": NONNEG, "n_boxes": ints(2),
-        "batch": ints(1), "temperature": POS, "boundary": choice("empty", "outside"), "device": DEVICE,
+        "batch": ints(1), "temperature": _real_in(*TEMPERATURE_RANGE), "boundary": choice("empty", "outside"),
+        "device": DEVICE,
     },
     "reference": {"windows": ints(2)},
     "structure": {
-        "rdf_r_max_nm": POS, "rdf_bin_nm": POS, "rdf_r_min_nm": NONNEG, "sq_r_max_nm": POS, "q_bins": ints(4),
-        "classifier_hidden": ints(1), "classifier_epochs": ints(1), "classifier_folds": ints(2),
-        "classifier_max_samples": ints(10),
+        "rdf_r_max_nm": POS, "rdf_bin_nm": _real_in(RDF_BIN_MIN_NM, math.inf), "rdf_r_min_nm": NONNEG, "sq_r_max_nm": POS,
+        "q_bins": ints(4), "classifier_hidden": ints(1), "classifier_epochs": ints(1),
+        "classifier_folds": _int_in(2, MAX_FOLDS), "classifier_max_samples": _int_in(10, MAX_SAMPLES_CAP),
     },
     "markov": {"seeded_boxes": ints(2), "alpha": PROB, "rel_tol": NONNEG},
-    "md": {"enabled": BOOL, "box_nm": POS, "timestep_fs": POS, "traj_ps": POS, "report_ps": POS,
-           "min_waters": ints(2), "platform": choice(*PLATFORMS)},
-    "md.classical": {"npt_ps": POS, "nvt_ps": POS, "intra_substeps": ints(1)},
+    "md": {"enabled": BOOL, "box_nm": POS, "timestep_fs": _real_in(0.0, TIMESTEP_FS_MAX, lo_open=True), "traj_ps": POS,
+           "report_ps": POS, "min_waters": ints(2), "platform": choice(*PLATFORMS)},
+    "md.classical": {"npt_ps": POS, "nvt_ps": POS, "intra_substeps": _int_in(1, MAX_INTRA_SUBSTEPS)},
     "md.rpmd": {"enabled": BOOL, "beads": ints(1), "npt_ps": NONNEG, "nvt_ps": POS, "contract_reciprocal": BOOL,
                 "start": choice("repaired", "classical")},
-    "calibration": {"encoding": choice(*ENCODINGS), "voxel_nm": POS, "rule": choice("null-quantile", "max-heldout"),
-                    "alpha": PROB},
+    # voxel_nm: the range a checkpoint's voxel may have (map_core.model.checkpoint); also the voxel
+    # size at which the budget estimates the boxes.
+    "calibration": {"encoding": choice(*ENCODINGS), "voxel_nm": _real_in(VOXEL_NM_MIN, VOXEL_NM_MAX),
+                    "rule": choice("null-quantile", "max-heldout"), "alpha": PROB},
     **threshold_schema(),
 }
 
@@ -101,10 +171,13 @@ class Profile:
     def __getitem__(self, section: str) -> dict:
         return self.data[section]
 
-    def with_seed(self, seed: int | None) -> "Profile":
+    def with_seed(self, seed: int | None) -> Profile:
         """A copy whose [profile] seed is `seed` (unchanged if None)."""
         if seed is None:
             return self
+        ok, what = SCHEMA["profile"]["seed"]
+        if not ok(seed):  # the command line's --seed takes the place of [profile] seed: the same bound
+            raise MapSuiteError(f"seed {shown_value(seed)} (in place of [profile] seed) must be {what}", self.source)
         data = copy.deepcopy(self.data)
         data["profile"]["seed"] = int(seed)
         return Profile(data, self.source)
@@ -152,6 +225,24 @@ def _read_toml(path: Path, spec: str) -> dict:
         raise MapSuiteError(f"not valid TOML ({exc})", path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise MapSuiteError(f"unreadable profile ({exc.__class__.__name__}: {exc})", path) from None
+    except ValueError:  # an integer of more than 4300 digits (Python's int-string limit)
+        raise MapSuiteError(f"{_long_integer(path)} is an integer of more than "
+                            f"{sys.get_int_max_str_digits()} digits: no count, size or seed is", path) from None
+    except RecursionError:  # arrays nested thousands deep
+        raise MapSuiteError("not a usable profile (values nested too deeply)", path) from None
+
+
+def _long_integer(path: Path) -> str:
+    """'[section] key' (or 'a value') of the first integer too long for Python to read in a TOML file."""
+    section, digits = "", sys.get_int_max_str_digits()
+    for line in path.read_text(errors="replace").splitlines():
+        table = re.match(r"\s*\[+\s*([^\]]+?)\s*\]", line)
+        if table:
+            section = table.group(1)
+        found = re.match(rf"\s*([\w.\"'-]+)\s*=\s*[-+]?[\d_]{{{digits},}}", line)
+        if found:
+            return f"[{section}] {found.group(1)}" if section else found.group(1)
+    return "a value"
 
 
 def _merge(base: dict, over: dict) -> None:
@@ -171,6 +262,8 @@ def _flatten(raw: dict, path) -> dict:
         for key, value in table.items():
             name = f"{prefix}.{key}"
             if isinstance(value, dict):
+                if key in SCHEMA.get(prefix, {}):  # a table where a value belongs: `n_boxes = {a = 1}`
+                    raise MapSuiteError(f"[{prefix}] {key} = a table must be {SCHEMA[prefix][key][1]}", path)
                 if name not in SCHEMA:
                     raise MapSuiteError(f"unknown section [{name}]", path)
                 walk(name, value)
@@ -197,8 +290,14 @@ def _check(data: dict, path) -> None:
         for key, (ok, what) in keys.items():
             if key not in given:
                 raise MapSuiteError(f"missing key {key!r} in [{section}]", path)
-            if not ok(given[key]):
-                raise MapSuiteError(f"[{section}] {key} = {given[key]!r} must be {what}", path)
+            if not _guarded(ok)(given[key]):
+                raise MapSuiteError(f"[{section}] {key} = {shown_value(given[key])} must be {what}", path)
+    _check_relations(data, path)
+    check_budget(data, path)  # sizes and run lengths together: memory and time, before any work
+
+
+def _check_relations(data: dict, path) -> None:
+    """Keys that bound each other (single keys are checked against SCHEMA first)."""
     s, st, md = data["sampling"], data["structure"], data["md"]
     if st["rdf_r_max_nm"] <= st["rdf_r_min_nm"] or st["rdf_bin_nm"] >= st["rdf_r_max_nm"]:
         raise MapSuiteError("[structure] needs rdf_r_min_nm < rdf_r_max_nm and rdf_bin_nm < rdf_r_max_nm", path)
@@ -215,9 +314,28 @@ def _check(data: dict, path) -> None:
     for name in ("traj_ps", "report_ps"):
         if md[name] * 1000.0 < md["timestep_fs"]:
             raise MapSuiteError(f"[md] {name} = {md[name]} ps is shorter than one {md['timestep_fs']} fs step", path)
+        for method in ("classical", "rpmd") if md["enabled"] else ():
+            run = data[f"md.{method}"]
+            if (method == "classical" or run["enabled"]) and md[name] > run["npt_ps"] + run["nvt_ps"]:
+                raise MapSuiteError(f"[md] {name} = {md[name]} ps is longer than the whole {method} run "
+                                    f"([md.{method}] npt_ps + nvt_ps = {run['npt_ps'] + run['nvt_ps']:g} ps): "
+                                    "it would record nothing", path)
     rp = data["md.rpmd"]
     if rp["npt_ps"] == 0 and rp["start"] != "classical":
         raise MapSuiteError("[md.rpmd] npt_ps = 0 needs start = 'classical' (a repaired box must relax its volume "
                             "in NPT)", path)
     if s["batch"] > s["n_boxes"]:
-        raise MapSuiteError(f"[sampling] batch = {s['batch']} exceeds n_boxes = {s['n_boxes']}", path)
+        raise MapSuiteError(f"[sampling] batch = {shown_value(s['batch'])} exceeds n_boxes = {shown_value(s['n_boxes'])}",
+                            path)
+    # The classifier deals whole boxes to its folds, per class (generated or held-out boxes: n_boxes;
+    # training windows: windows): a fold without a box of each class tests nothing.
+    boxes = min(s["n_boxes"], data["reference"]["windows"])
+    if st["classifier_folds"] > boxes:
+        raise MapSuiteError(f"[structure] classifier_folds = {st['classifier_folds']} exceeds the boxes of a class "
+                            f"([sampling] n_boxes = {shown_value(s['n_boxes'])}, [reference] windows = "
+                            f"{shown_value(data['reference']['windows'])})", path)
+    if md["enabled"]:
+        waters = WATER_NUMBER_DENSITY * md["box_nm"] * md["box_nm"] * md["box_nm"]  # a float ** that overflows raises
+        if md["min_waters"] > waters:
+            raise MapSuiteError(f"[md] min_waters = {shown_value(md['min_waters'])} exceeds the {waters:.0f} waters a "
+                                f"box_nm = {md['box_nm']} box holds at 1 g/cm3: no MD run could start", path)

@@ -186,7 +186,9 @@ def write_profile_thresholds(path, section: str, values: dict) -> None:
             continue
         entry = re.match(r"(\s*)([A-Za-z0-9_]+)(\s*=\s*)([^#\n]*?)(\s*#.*)?$", line.rstrip("\n"))
         if current == section and entry and entry.group(2) in values:
-            lines[i] = f"{entry.group(1)}{entry.group(2)}{entry.group(3)}{values[entry.group(2)]!r}{entry.group(5) or ''}\n"
+            value = values[entry.group(2)]
+            text = json.dumps(value) if isinstance(value, str) else repr(value)  # TOML strings: double quotes
+            lines[i] = f"{entry.group(1)}{entry.group(2)}{entry.group(3)}{text}{entry.group(5) or ''}\n"
             seen.add(entry.group(2))
     missing = sorted(set(values) - seen)
     if missing:

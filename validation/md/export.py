@@ -26,13 +26,22 @@ frames), so boxes of different atom counts become one file per box, ``STEM_K.EXT
 DCD, XTC and LAMMPS dumps hold no topology: a PDB of the (first) box is written beside them
 (``STEM.top.pdb``, ``STEM_K.top.pdb``); a LAMMPS dump of boxes of different atom counts gets none
 (its columns name the elements and molecules). Every output is staged beside its target and
-moved into place only when all of them are written: a refusal or failure leaves nothing.
+moved into place only when all of them are written (``map_core.files.staged_outputs``): a refusal
+or failure leaves nothing.
+
+What each writer needs is checked before anything is written or relaxed (`check_export_input`),
+each defect one line naming the frames file: values a frames file may hold
+(``map_core.atoms.frames.check_frames``), elements the format can write (a LAMMPS dump types O
+and H only; PDB, GRO, DCD and XTC topologies the elements mdtraj knows; extended XYZ those ASE
+knows), every molecule id one whole water (O, H, H: each becomes an HOH residue; atoms of no
+molecule have id -1), and atoms a PDB's fixed columns can place. The output paths are checked
+as outputs (``map_core.files.check_output_path``) before the work too.
 Lengths nm (Å in the PDB, extended XYZ and LAMMPS files, as those formats define them).
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,10 +49,10 @@ from pathlib import Path
 import numpy as np
 from openmm.app import PDBFile
 
-from map_core.atoms.frames import Frames
+from map_core.atoms.frames import Frames, check_frames
 from map_core.atoms.molecules import repair, water_indices
 from map_core.errors import MapSuiteError
-from map_core.files import atomic_path
+from map_core.files import check_output_path, staged_outputs
 from validation.md.boxes import make_waters_whole
 from validation.md.engine import density_g_cm3, seed_for
 from validation.md.imports import SUFFIXES as READ_SUFFIXES
@@ -55,6 +64,7 @@ SUFFIXES = {fmt: tuple(s for s, f in READ_SUFFIXES.items() if f == fmt) for fmt 
 NEEDS_TOPOLOGY = ("dcd", "xtc", "lammps")
 ONE_FILE_ANY_COUNTS = ("pdb", "extxyz", "lammps")  # formats holding boxes of different atom counts in one file
 LAMMPS_TYPES = {"O": 1, "H": 2}
+PDB_RANGE_A = (-999.999, 9999.999)  # what the 8.3f coordinate columns of a PDB ATOM record hold, Å
 
 
 @dataclass
@@ -195,11 +205,20 @@ def _write_mdtraj(boxes: list, box_nm, fmt: str, path: Path) -> None:
     {"dcd": traj.save_dcd, "xtc": traj.save_xtc, "gro": traj.save_gro}[fmt](str(path))
 
 
+def _same_atoms(boxes: list) -> bool:
+    """Whether `boxes` [(positions, elements, is_water)] share one atom list (one topology)."""
+    return all(np.array_equal(b[1], boxes[0][1]) and np.array_equal(b[2], boxes[0][2]) for b in boxes)
+
+
+def _has_topology(fmt: str, boxes: list, indices) -> bool:
+    """Whether the file of boxes `indices` gets a topology PDB (of its first box) beside it."""
+    return fmt in NEEDS_TOPOLOGY and _same_atoms([boxes[k] for k in indices])
+
+
 def _write(boxes: list, box_nm, fmt: str, path: Path, stage, first: int = 0) -> list:
     """Write `boxes` (one file) through `stage` (path -> temporary path); return the target paths."""
-    shared = all(np.array_equal(b[1], boxes[0][1]) and np.array_equal(b[2], boxes[0][2]) for b in boxes)
     written = []
-    if fmt in NEEDS_TOPOLOGY and shared:
+    if _has_topology(fmt, boxes, range(len(boxes))):
         top = path.with_suffix(".top.pdb")
         _write_pdb(boxes[:1], box_nm[:1], stage(top), first)
         written.append(top)
@@ -222,6 +241,51 @@ def _counts(atoms_in: int, molecules_in: int, molecules_out: int, atoms_out: int
         orphan_atoms_out=atoms_out - 3 * molecules_out, density_out=density_g_cm3(molecules_out, volume),
         seam_removed=report.seam_molecules_removed if report else 0,
         clash_removed=report.clash_molecules_removed if report else 0, repaired=report is not None)
+
+
+@functools.cache
+def _known_element(fmt: str, symbol: str) -> bool:
+    """Whether the writer of `fmt` can write atoms of element `symbol`."""
+    if fmt == "lammps":
+        return symbol in LAMMPS_TYPES
+    if fmt == "extxyz":
+        from ase.data import atomic_numbers  # local: only extended XYZ needs ASE
+
+        return symbol in atomic_numbers
+    import mdtraj  # local: see topology()
+
+    try:
+        mdtraj.element.get_by_symbol(symbol)
+    except KeyError:
+        return False
+    return True
+
+
+def check_export_input(frames: Frames, fmt: str, source=None) -> None:
+    """Refuse, in one MapSuiteError line naming `source` (the frames file), frames that the writer of
+    `fmt` cannot write: values no frames file holds, an element the format cannot write, or a molecule
+    id that is not one whole water (O, H, H), whatever --repair or --relax would do after."""
+    check_frames(frames, source, allow_empty_frames=True)
+    for k, (elements, molecule) in enumerate(zip(frames.elements, frames.molecule)):
+        unknown = [e for e in np.unique(elements).tolist() if not _known_element(fmt, e)]
+        if unknown:
+            can = "O and H only" if fmt == "lammps" else "element symbols only"
+            raise MapSuiteError(f"box {k} holds atoms of element {unknown[0]!r}: a {fmt} file takes {can}", source)
+        try:
+            water_indices(elements, molecule)
+        except ValueError as exc:  # an incomplete water, or atoms of other elements under one id
+            raise MapSuiteError(f"box {k}: {exc}: export writes each molecule id as one whole water, atoms of no "
+                                "molecule have id -1", source) from None
+
+
+def _check_pdb_columns(boxes: list, indices, source=None) -> None:
+    """Refuse boxes (of `indices`) with an atom beyond what a PDB's fixed columns hold."""
+    lo, hi = PDB_RANGE_A
+    for k in indices:
+        positions = 10.0 * np.asarray(boxes[k][0], dtype=np.float64)
+        if len(positions) and not (positions.min() >= lo and positions.max() <= hi):
+            raise MapSuiteError(f"box {k} does not fit a PDB: an atom at {positions.min():.4g} to {positions.max():.4g} Å, "
+                                f"the columns hold {lo:.3f} to {hi:.3f} Å", source)
 
 
 def prepare_boxes(frames: Frames, repair_boxes: bool = False) -> tuple:
@@ -257,10 +321,10 @@ def box_paths(out: Path, n: int) -> list:
 
 
 def check_target(fmt: str, out) -> Path:
-    """`out` as a Path if it suits format `fmt`; MapSuiteError otherwise."""
+    """`out` as a Path if it suits format `fmt` and can be written (check_output_path); MapSuiteError otherwise."""
     if fmt not in FORMATS:
         raise MapSuiteError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    out = Path(out)
+    out = check_output_path(out, "file")
     if out.suffix.lower() not in SUFFIXES[fmt]:
         raise MapSuiteError(f"a {fmt} file must end in {' or '.join(SUFFIXES[fmt])}", out)
     return out
@@ -285,47 +349,47 @@ def relax_boxes(boxes: list, counts: list, edges: np.ndarray, ps: float, seed: i
 
 
 def export_frames(frames: Frames, fmt: str, out, repair_boxes: bool = False, relax_ps: float | None = None,
-                  seed: int = 0, progress: bool = False) -> Export:
+                  seed: int = 0, progress: bool = False, source=None) -> Export:
     """Write `frames` in format `fmt` (a key of FORMATS) to `out` (or one file per box beside it,
     see the module docstring); return the paths written and each box's counts.
 
     repair_boxes: make each box periodic and MD-ready first (orphans and seam clashes removed).
     relax_ps: then relax each repaired box with `relax_ps` ps of NPT (implies `repair_boxes`; box k's MD
     draws from the seed stream (seed, k)); the relaxed positions and box edges are written.
-    progress: one line on stderr per box relaxed.
-    All files or none: outputs are staged beside their targets and moved into place at the end.
+    progress: one line on stderr per box relaxed. source: the frames file, named by refusals of its content.
+    Everything is checked before any box is relaxed or written (see the module docstring). All files or
+    none: outputs are staged beside their targets and moved into place at the end.
     """
     out = check_target(fmt, out)
     if relax_ps is not None:
         relax_ps, repair_boxes = check_relax_ps(relax_ps), True
     if len(frames) == 0:
-        raise MapSuiteError("no frames to export")
+        raise MapSuiteError("no frames to export", source)
+    check_export_input(frames, fmt, source)
     boxes, counts = prepare_boxes(frames, repair_boxes)
     if not any(len(b[1]) for b in boxes):
-        raise MapSuiteError("every box is empty: nothing to export")
+        raise MapSuiteError("every box is empty: nothing to export", source)
     empty = [k for k, b in enumerate(boxes) if len(b[1]) == 0]
     if relax_ps is not None and empty:
-        raise MapSuiteError(f"box {empty[0]} has no molecules after repair: nothing to relax")
-    shared = all(np.array_equal(b[1], boxes[0][1]) and np.array_equal(b[2], boxes[0][2]) for b in boxes)
-    if shared or fmt in ONE_FILE_ANY_COUNTS:
+        raise MapSuiteError(f"box {empty[0]} has no molecules after repair: nothing to relax", source)
+    if _same_atoms(boxes) or fmt in ONE_FILE_ANY_COUNTS:
         parts = [(out, list(range(len(boxes))))]
     else:
         if empty:
             raise MapSuiteError(f"box {empty[0]} has no atoms{' after repair' if repair_boxes else ''}: a {fmt} file cannot "
                                 f"hold it (pdb, extxyz and lammps can)", out)
         parts = [(p, [k]) for k, p in enumerate(box_paths(out, len(boxes)))]
-    targets = [t for p, _ in parts for t in ([p.with_suffix(".top.pdb")] if fmt in NEEDS_TOPOLOGY else []) + [p]]
-    for t in targets:
-        if t.is_dir():
-            raise MapSuiteError("is a folder: not overwritten", t)
+    for path, _ in parts:  # every file, before the relaxation's minutes: a folder or a file in the way
+        check_output_path(path, "file")
+        if fmt in NEEDS_TOPOLOGY:
+            check_output_path(path.with_suffix(".top.pdb"), "file")
+    in_pdb = range(len(boxes)) if fmt == "pdb" else [idx[0] for _, idx in parts if _has_topology(fmt, boxes, idx)]
+    _check_pdb_columns(boxes, in_pdb, source)
     edges = np.array(frames.box, dtype=np.float64)
     if relax_ps is not None:  # atom lists stay as they are: only positions and box edges change
         relax_boxes(boxes, counts, edges, relax_ps, seed, progress)
     written = []
-    with contextlib.ExitStack() as staging:  # every atomic_path renames onto its target only if all succeeded
-        def stage(path):
-            return staging.enter_context(atomic_path(path))
-
+    with staged_outputs(out.parent) as stage:  # moved onto their targets together, only if all were written
         for path, idx in parts:
             written += _write([boxes[k] for k in idx], edges[idx], fmt, path, stage, first=idx[0])
     return Export(paths=written, boxes=counts)

@@ -28,24 +28,37 @@ virtual site only in a water residue (``WATER_RESIDUES``). Virtual sites are dro
 other atom (an ion, a site that names a massive element) refuses the file.
 
 A multi-frame file gives one box per frame; `frames` N keeps N of them, evenly spaced over the file
-(first and last included). A triclinic cell (any angle off 90 degrees by more than ``RIGHT_ANGLE_TOL``)
-is refused in one line naming its angles: the observables use rectangular periodic images.
+(first and last included). A triclinic cell (any angle off 90 degrees by more than ``RIGHT_ANGLE_TOL``:
+PDB CRYST1 angles, a GRO box line of 9 numbers, an extended XYZ Lattice, LAMMPS xy xz yz tilts) is
+refused in one line naming its angles: the observables use rectangular periodic images. So is a
+rectangular cell that is rotated or mirrored (an extended XYZ Lattice or GRO box whose vectors do not
+point along +x, +y, +z) and a PDB or GRO box edge that is not positive (mdtraj would take its absolute value).
+
+Element names of these formats are compared case-blind: a PDB element column is upper case by the
+format ('NA' is sodium), so a lower-case 'o' there, or an extended XYZ species 'o' that ASE reads, is O.
+Water's atoms have no two-letter ambiguity, and every atom must still be O, H or a virtual site. Frames
+files, this project's own format, hold symbols case exact ('o' is refused).
 
 Molecule ids come from residues holding one O and two H (once the virtual sites are dropped) or,
 where a format has no residues, from grouping the atoms (``map_core.atoms.molecules.group_waters``,
 with the limits of decoded atoms for class grids). Lengths nm. Anything unreadable, atoms other than
 O, H and virtual sites, a missing box (periodic formats), or no atoms at all is refused in one
-MapSuiteError line.
+MapSuiteError line. Every format ends in the checks of a frames file's values
+(``map_core.atoms.frames.check_frames``: finite positions near the box, box edges 0.001 to 1000 nm,
+molecule ids that can be one water's, ...), so a NaN coordinate or a box of 1e30 nm in any format is
+refused like one in a frames file.
 """
 
 from __future__ import annotations
 
+import numbers
 import re
 from pathlib import Path
 
 import numpy as np
 
-from map_core.atoms.frames import Frames, load_frames
+from map_core.atoms.frames import Frames, check_frames, load_frames
+from map_core.atoms.frames_check import VIRTUAL_SITE_SYMBOLS, VOXEL_NM
 from map_core.atoms.molecules import decoded_water_limits, group_waters
 from map_core.atoms.voxels import decode
 from map_core.errors import MapSuiteError
@@ -70,7 +83,7 @@ WATER_HYDROGEN_NAMES = ("H1", "H2", "HW", "HW1", "HW2")
 # not any name starting with M: MG is magnesium
 VIRTUAL_SITE_NAMES = re.compile(r"M[0-9]*|(?:MW|EP|LP|VS)[A-Z0-9_]*")
 # element symbols that mean a massless site: mdtraj's virtual-site element (VS), OpenMM's PDB writer (EP), ASE's dummy (X)
-VIRTUAL_SITE_ELEMENTS = ("VS", "EP", "X")
+VIRTUAL_SITE_ELEMENTS = VIRTUAL_SITE_SYMBOLS
 # water residue names: OpenMM's pdbNames.xml (HOH H2O WAT SOL TIP3 TP3 TIP T4P SPC) and the 4- and 5-site models'
 # (TIP4, T4E, TP4, OPC, TIP5, T5P, TP5), AMBER and CHARMM
 WATER_RESIDUES = frozenset({"HOH", "H2O", "WAT", "SOL", "TIP", "TIP3", "TP3", "T3P", "SPC", "SPCE", "TIP4", "T4P", "T4E",
@@ -121,7 +134,7 @@ def read_boxes(path, fmt: str | None = None, top=None, voxel_nm: float | None = 
         if fmt == "frames":
             boxes = load_frames(path, allow_empty_frames=True)
         elif fmt == "npy":
-            boxes = _read_class_grids(path, voxel_nm or SEED_VOXEL_NM, classes)
+            boxes = _read_class_grids(path, SEED_VOXEL_NM if voxel_nm is None else voxel_nm, classes)
         elif fmt in ("extxyz", "lammps-data") or (fmt == "lammps" and top is None):
             boxes = _read_ase(path, fmt, types)
         elif fmt == "pdb" and len(set(_pdb_model_sizes(path))) > 1:  # mdtraj reads equal models only
@@ -134,6 +147,7 @@ def read_boxes(path, fmt: str | None = None, top=None, voxel_nm: float | None = 
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise MapSuiteError(f"not a readable {fmt} file ({exc.__class__.__name__}: {first})", path) from None
     _check(boxes, path)
+    check_frames(boxes, path, allow_empty_frames=True)  # every format ends in the frames file's checks of values
     return boxes if frames is None else evenly(boxes, frames)
 
 
@@ -149,13 +163,35 @@ def evenly(boxes: Frames, n: int) -> Frames:
 
 
 def check_rectangular(angles, path) -> None:
-    """Refuse a cell whose angles (degrees, any shape (..., 3)) are not all right angles."""
+    """Refuse a cell whose angles (degrees, any shape (..., 3)) are not all right angles (within RIGHT_ANGLE_TOL),
+    naming the angles: a triclinic cell is never judged as if it were rectangular."""
     angles = np.asarray(angles, dtype=np.float64).reshape(-1, 3)
-    bad = np.abs(angles - 90.0) > RIGHT_ANGLE_TOL
-    if np.any(~np.isfinite(angles)) or np.any(bad):
-        first = angles[np.flatnonzero(bad.any(axis=1) | ~np.isfinite(angles).all(axis=1))[0]]
-        raise MapSuiteError(f"triclinic box (cell angles {first[0]:g}, {first[1]:g}, {first[2]:g} degrees): only "
-                            "rectangular boxes are judged (the observables use rectangular periodic images)", path)
+    finite = np.isfinite(angles).all(axis=1)
+    bad = ~finite | np.any(np.abs(angles - 90.0) > RIGHT_ANGLE_TOL, axis=1)
+    if np.any(bad):
+        first = angles[np.flatnonzero(bad)[0]]
+        shown = f"cell angles {first[0]:g}, {first[1]:g}, {first[2]:g} degrees"
+        if not finite[np.flatnonzero(bad)[0]]:
+            raise MapSuiteError(f"box with {shown}: not a cell (its lengths or angles are not finite numbers)", path)
+        raise MapSuiteError(f"triclinic box ({shown}): only rectangular boxes are judged (the observables use "
+                            f"rectangular periodic images; right angles are 90 +- {RIGHT_ANGLE_TOL:g} degrees)", path)
+
+
+def check_aligned(cells, path) -> None:
+    """Refuse rectangular cells ((..., 3, 3), rows a, b, c; any length unit) whose vectors do not point along +x,
+    +y and +z: a rotated or mirrored cell (an extended XYZ Lattice or a GRO box may be either) would have the
+    positions, which are in the lab frame, judged against the wrong box."""
+    cells = np.asarray(cells, dtype=np.float64).reshape(-1, 3, 3)
+    diagonal = np.diagonal(cells, axis1=1, axis2=2)  # (F, 3)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite cells are refused too
+        off = np.abs(np.where(np.eye(3, dtype=bool), 0.0, cells))
+        tol = np.sin(np.radians(RIGHT_ANGLE_TOL)) * np.linalg.norm(cells, axis=2)[:, :, None]  # as the right-angle tolerance
+        bad = ~np.all(np.isfinite(cells), axis=(1, 2)) | np.any(diagonal <= 0, axis=1) | np.any(off > tol, axis=(1, 2))
+    bad = np.flatnonzero(bad)
+    if len(bad):
+        rows = "; ".join(" ".join(f"{v:g}" for v in row) for row in cells[bad[0]])
+        raise MapSuiteError(f"cell vectors ({rows}) do not point along +x, +y and +z: only boxes aligned with the "
+                            "axes are judged", path)
 
 
 def _check(frames: Frames, path) -> None:
@@ -168,27 +204,30 @@ def _check(frames: Frames, path) -> None:
         raise MapSuiteError("boxes need finite, positive edge lengths", path)
 
 
-def _frames(positions, elements, box, meta, molecule=None, limits=None) -> Frames:
-    """Frames from per-box lists, grouping atoms into waters where no molecule ids are given."""
-    mols = []
-    for f, (pos, el) in enumerate(zip(positions, elements)):
-        if molecule is not None:
-            mols.append(np.asarray(molecule[f], dtype=np.int32))
-        else:
-            max_oh, angles = limits or (None, None)
-            kw = {} if limits is None else {"max_oh": max_oh, "angle_range": angles}
-            mol, _ = group_waters(pos, el, box=None if meta.get("periodic") is False else box[f], **kw)
-            mols.append(mol)
-    return Frames.from_arrays(list(positions), list(elements), mols, np.asarray(box, dtype=np.float64).reshape(-1, 3), meta)
+def _frames(path, positions, elements, box, meta, molecule=None, limits=None) -> Frames:
+    """Frames from per-box lists, grouping atoms into waters where no molecule ids are given; the values
+    are checked first (check_frames), so that no grouping runs on a NaN position or a box of 1e30 nm."""
+    given = [np.asarray(m, dtype=np.int32) for m in molecule] if molecule is not None else None
+    frames = Frames.from_arrays(list(positions), list(elements), given, np.asarray(box, dtype=np.float64).reshape(-1, 3), meta)
+    check_frames(frames, path, allow_empty_frames=True)
+    if molecule is None:
+        max_oh, angles = limits or (None, None)
+        kw = {} if limits is None else {"max_oh": max_oh, "angle_range": angles}
+        periodic = meta.get("periodic") is not False
+        frames.molecule = [group_waters(pos, el, box=b if periodic else None, **kw)[0]  # the positions as read, not float32
+                           for pos, el, b in zip(positions, frames.elements, frames.box)]
+    return frames
 
 
 def _read_mdtraj(path: Path, top) -> Frames:
     import mdtraj  # local: only foreign formats need mdtraj (0.2 s to import)
 
+    _check_stated_cell(path)  # before mdtraj, which drops an impossible cell and takes the edges' absolute values
     traj = mdtraj.load(str(path), top=None if top is None else str(top))
     if traj.unitcell_lengths is None:
         raise MapSuiteError("no periodic box in the file (a generated open box: save it as a frames file)", path)
     check_rectangular(traj.unitcell_angles, path)
+    check_aligned(traj.unitcell_vectors, path)
     atoms = list(traj.topology.atoms)
     # what mdtraj holds for each atom: read from a topology, or guessed from the name (GRO and element-less PDB)
     held = [None if a.element is None else ("VS" if not a.element.mass > 0 else a.element.symbol) for a in atoms]
@@ -208,8 +247,39 @@ def _read_mdtraj(path: Path, top) -> Frames:
     molecule = _residue_waters(residue, elements)
     dropped = int(np.count_nonzero(~keep))
     meta = {"source": f"{path.name} (mdtraj)", "periodic": True, "virtual_sites_dropped": [dropped] * traj.n_frames}
-    return _frames(list(traj.xyz[:, keep].astype(np.float64)), [elements] * traj.n_frames,
+    return _frames(path, list(traj.xyz[:, keep].astype(np.float64)), [elements] * traj.n_frames,
                    traj.unitcell_lengths.astype(np.float64), meta, None if molecule is None else [molecule] * traj.n_frames)
+
+
+def _check_stated_cell(path: Path) -> None:
+    """Refuse a PDB (CRYST1 a b c alpha beta gamma) or GRO (each box line's first three numbers) file that states
+    a box edge that is not a positive number, or (PDB) a cell angle off 90 degrees: mdtraj reads the edges'
+    absolute values (a box of -1 nm would be judged as one of 1 nm) and drops a cell that cannot exist
+    (angles 1, 90, 90 degrees) as if there were none."""
+    suffix = path.suffix.lower()
+    if suffix not in (".pdb", ".ent", ".gro"):
+        return
+    with open(path, "rb") as fh:
+        lines = fh.read().decode("latin-1").splitlines()
+    if suffix == ".gro":  # title, atom count, the atoms, the box line; frame after frame
+        edges, k = [], 0
+        while k + 1 < len(lines) and lines[k + 1].strip().isdigit():
+            k += 2 + int(lines[k + 1])
+            edges.append(lines[k].split()[:3] if k < len(lines) else [])
+            k += 1
+    else:
+        cryst = [line for line in lines if line.startswith("CRYST1")]
+        edges = [[line[6:15], line[15:24], line[24:33]] for line in cryst]
+        for line in cryst:
+            if line[33:54].strip():  # blank angles: a writer that omits them means a rectangular box
+                check_rectangular([float(line[33:40]), float(line[40:47]), float(line[47:54])], path)
+    for edge in edges:
+        try:
+            values = [float(x) for x in edge]
+        except ValueError:
+            values = []
+        if len(values) != 3 or not all(np.isfinite(v) and v > 0 for v in values):
+            raise MapSuiteError(f"box edges {' '.join(x.strip() for x in edge)!r} are not three positive numbers", path)
 
 
 def _upper(text) -> str:
@@ -323,7 +393,7 @@ def _read_pdb_models(path: Path) -> Frames:
         dropped.append(int(np.count_nonzero(~keep)))
     known = molecules if molecules and all(m is not None for m in molecules) else None
     meta = {"source": f"{path.name} (pdb models)", "periodic": True, "virtual_sites_dropped": dropped}
-    return _frames(positions, elements, boxes, meta, known)
+    return _frames(path, positions, elements, boxes, meta, known)
 
 
 def _read_ase(path: Path, fmt: str, types: dict | None = None) -> Frames:
@@ -344,6 +414,7 @@ def _read_ase(path: Path, fmt: str, types: dict | None = None) -> Frames:
         if not np.all(atoms.pbc) or np.any(cell <= 0):
             raise MapSuiteError("no periodic box in the file", path)
         check_rectangular(atoms.cell.angles(), path)
+        check_aligned(atoms.cell.array, path)
         symbols = _lammps_symbols(atoms, types, fmt, path) if fmt.startswith("lammps") else atoms.get_chemical_symbols()
         kinds = _water_kinds([None] * len(symbols), symbols, [None] * len(symbols), [None] * len(symbols), path)
         keep = kinds != VIRTUAL_SITE
@@ -354,7 +425,7 @@ def _read_ase(path: Path, fmt: str, types: dict | None = None) -> Frames:
         mol = atoms.arrays.get("mol", atoms.arrays.get("mol-id"))
         molecules.append(None if mol is None else _residue_waters(np.asarray(mol)[keep], kinds[keep]))
     known = molecules if molecules and all(m is not None for m in molecules) else None
-    return _frames(positions, elements, boxes, {"source": f"{path.name} (ase {fmt})", "periodic": True,
+    return _frames(path, positions, elements, boxes, {"source": f"{path.name} (ase {fmt})", "periodic": True,
                                                 "virtual_sites_dropped": dropped}, known)
 
 
@@ -392,6 +463,9 @@ def _dump_columns(path: Path) -> list:
 
 
 def _read_class_grids(path: Path, voxel: float, classes) -> Frames:
+    lo, hi = VOXEL_NM  # a voxel out of range makes boxes out of range: refused before decoding
+    if isinstance(voxel, bool) or not isinstance(voxel, numbers.Real) or not lo <= voxel <= hi:  # NaN included
+        raise MapSuiteError(f"the voxel of class grids must be a number of nm from {lo:g} to {hi:g}, not {voxel!r}", path)
     grids = np.load(path, allow_pickle=False)
     if grids.ndim == 3:
         grids = grids[None]
@@ -408,4 +482,4 @@ def _read_class_grids(path: Path, voxel: float, classes) -> Frames:
     z, y, x = grids.shape[1:]
     boxes = np.tile(np.array([x, y, z], dtype=np.float64) * voxel, (len(grids), 1))
     meta = {"source": f"{path.name} (class grids)", "periodic": False, "voxel_nm": voxel, "classes": names}
-    return _frames(positions, elements, boxes, meta, limits=decoded_water_limits(voxel))
+    return _frames(path, positions, elements, boxes, meta, limits=decoded_water_limits(voxel))

@@ -19,6 +19,7 @@ Units: nm, g/cm3.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -27,7 +28,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from map_core.atoms.encoding import Encoding
+from map_core.atoms.frames_check import BOX_NM
 from map_core.atoms.molecules import make_whole, water_indices
+from map_core.atoms.voxels import check_memory_budget
 from map_core.errors import MapSuiteError
 from map_core.files import write_text_atomic
 from validation.observables.density import AVOGADRO
@@ -47,13 +50,13 @@ def molecule_density(n_molecules, probe_nm: float) -> np.ndarray:
     return np.asarray(n_molecules) * WATER_G_MOL / AVOGADRO / (probe_nm ** 3 * 1e-21)
 
 
-def _oxygens(frames, f: int) -> tuple:
-    """(whole positions (N, 3) nm, (M, 3) water atom indices, box (3,)) of frame f."""
+def _oxygens(frames, f: int, first: int = 0, source=None) -> tuple:
+    """(whole positions (N, 3) nm, (M, 3) water atom indices, box (3,)) of frame f (frame first + f of `source`)."""
     pos, el, mol, box = frames.positions[f], frames.elements[f], frames.molecule[f], np.asarray(frames.box[f], float)
     try:
         trip = water_indices(el, mol, strict=False)
     except ValueError as exc:
-        raise MapSuiteError(f"frame {f}: {exc}") from None
+        raise MapSuiteError(f"frame {first + f}: {exc}", source) from None
     return make_whole(pos, el, mol, box), trip, box
 
 
@@ -63,13 +66,19 @@ def probe_centres(box, stride_nm: float) -> np.ndarray:
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
-def probe_counts(frames, probe_nm: float, stride_nm: float) -> list:
-    """Per frame, ((P, 3) centres nm, (P,) molecules whose oxygen is in each probe cube)."""
+def probe_counts(frames, probe_nm: float, stride_nm: float, first: int = 0, source=None) -> list:
+    """Per frame, ((P, 3) centres nm, (P,) molecules whose oxygen is in each probe cube).
+
+    first, source: the number of the first of `frames` in their file, and the file, for refusals."""
     out = []
     for f in range(len(frames)):
-        pos, trip, box = _oxygens(frames, f)
+        pos, trip, box = _oxygens(frames, f, first, source)
         if np.any(probe_nm >= box):
-            raise MapSuiteError(f"a probe of {probe_nm:g} nm does not fit in frame {f}'s box {box.round(3).tolist()} nm")
+            raise MapSuiteError(f"a probe of {probe_nm:g} nm does not fit in frame {first + f}'s box "
+                                f"{box.round(3).tolist()} nm", source)
+        # the centres (3 floats) and counts (1 int) of every probe: refused before a huge box allocates them
+        n_probes = float(np.prod([max(1.0, np.round(L / stride_nm)) for L in box]))
+        check_memory_budget(32 * n_probes, f"{n_probes:.3g} probes of frame {first + f}", source)
         centres = probe_centres(box, stride_nm)
         oxygen = np.mod(pos[trip[:, 0]], box)
         tree = cKDTree(oxygen, boxsize=box)
@@ -106,7 +115,7 @@ def scan_frames(frames, probe_nm: float, stride_nm: float | None = None, quantil
                           "density_g_cm3": float(molecule_density(c[i], probe_nm)), "molecules": int(c[i])})
     sites = sorted(sites, key=lambda s: (-s["density_g_cm3"], s["frame"]))[:max_sites]
     return {
-        "probe_nm": float(probe_nm), "stride_nm": float(stride_nm), "frames": len(frames), "probes": int(len(counts)),
+        "probe_nm": float(probe_nm), "stride_nm": float(stride_nm), "frames": len(frames), "probes": len(counts),
         "molecules_per_probe": {"values": values.tolist(), "counts": freq.tolist()},
         "density_g_cm3": {"values": molecule_density(values, probe_nm).tolist(), "mean": float(dens.mean()),
                           "std": float(dens.std()), "dominant": float(molecule_density(peak, probe_nm))},
@@ -156,8 +165,15 @@ def write_scan(path, scan: dict) -> None:
     write_text_atomic(Path(path), json.dumps({"format": SCAN_FORMAT, **scan}, indent=1, sort_keys=True))
 
 
+# Probe and stride edges, nm: a frames file's box edges (the smallest voxel up to 1000 nm); a probe
+# must fit in a box.
+LENGTH_NM = BOX_NM
+MOLECULES_MAX = 2**31 - 1  # molecules in one probe: at most a frame's (molecule ids are int32)
+RELATIVE = 1e-6  # tolerance of the numbers a scan derives from its histogram (JSON keeps 17 digits)
+
+
 def load_scan(path) -> dict:
-    """Read a scan file; any defect is one MapSuiteError naming the file."""
+    """Read a scan file, every field checked (`check_scan`); any defect is one MapSuiteError naming the file."""
     path = Path(path)
     try:
         scan = json.loads(path.read_text())
@@ -166,22 +182,143 @@ def load_scan(path) -> dict:
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise MapSuiteError(f"not a readable scan file ({exc.__class__.__name__})", path) from None
     try:
-        if scan.get("format") != SCAN_FORMAT:
-            raise ValueError("not made by map-suite motif scan")
-        probe = float(scan["probe_nm"])
-        if not (math.isfinite(probe) and probe > 0):
-            raise ValueError(f"probe_nm {probe} is not a positive length")
-        if not isinstance(scan["data"]["sha256"], str) or not isinstance(scan["data"]["path"], str):
-            raise ValueError("no data file recorded")
-        for k, site in enumerate(scan["sites"]):
-            centre = [float(c) for c in site["centre_nm"]]
-            if len(centre) != 3 or not all(math.isfinite(c) for c in centre):
-                raise ValueError(f"site {k} has no finite centre")
-            if isinstance(site["frame"], bool) or int(site["frame"]) != site["frame"] or site["frame"] < 0:
-                raise ValueError(f"site {k} names no frame")
-            float(site["density_g_cm3"])
-        for key in ("density_g_cm3", "tail_probability", "threshold_g_cm3", "seed_000"):
-            scan[key]  # noqa: B018 - present, as the report needs them
-    except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise MapSuiteError(f"not a valid scan file ({exc.__class__.__name__}: {exc})", path) from None
+        check_scan(scan)
+    except (TypeError, ValueError) as exc:
+        raise MapSuiteError(f"not a valid scan file: {exc}", path) from None
+    except OverflowError as exc:  # an integer past what a float holds, in a relation
+        raise MapSuiteError(f"not a valid scan file ({exc})", path) from None
     return scan
+
+
+def check_scan(scan) -> None:
+    """ValueError (or TypeError) unless `scan` holds what ``scan_frames`` and the motif scan command write.
+
+    Each field has its type and range (lengths within LENGTH_NM, counts whole and positive,
+    probabilities in [0, 1]), and the relations hold that make a scan one histogram: the counts add
+    up to the probes; each density, the mean, spread and dominant density follow from the molecule
+    counts and the probe; the tail probability is the share of probes at or below the threshold;
+    each site lies in its own frame of the scan, at or below the threshold, holding a listed count.
+    """
+    if not isinstance(scan, dict) or scan.get("format") != SCAN_FORMAT:
+        raise ValueError("not made by map-suite motif scan")
+    probe = _length(scan, "probe_nm")
+    _length(scan, "stride_nm")
+    frames, probes = _whole(scan, "frames", 1), _whole(scan, "probes", 1)
+    if probes < frames:
+        raise ValueError(f"{probes} probes in {frames} frames: every frame holds at least one")
+    quantile = scan.get("quantile")
+    if quantile is not None and not (_real(quantile) and 0 < quantile < 1):
+        raise ValueError(f"quantile {shown_value(quantile)} is not a fraction in (0, 1)")
+    table = _table(scan, "molecules_per_probe")
+    molecules, counts = _wholes(table, "values", 0), _wholes(table, "counts", 1)
+    if molecules and max(molecules) > MOLECULES_MAX:
+        raise ValueError(f"a probe of {max(molecules)} molecules: more than a frame holds ({MOLECULES_MAX})")
+    if not molecules or len(counts) != len(molecules) or any(b <= a for a, b in itertools.pairwise(molecules)):
+        raise ValueError("molecules_per_probe needs increasing molecule counts, each with its number of probes")
+    if sum(counts) != probes:
+        raise ValueError(f"molecules_per_probe counts add up to {sum(counts)} probes, not {probes}")
+    density = np.asarray(molecule_density(molecules, probe), dtype=np.float64)
+    weights = np.asarray(counts, dtype=np.float64) / probes
+    mean = float(weights @ density)
+    expected = {"mean": mean, "std": float(np.sqrt(weights @ (density - mean) ** 2)),
+                "dominant": float(density[int(np.argmax(counts))])}
+    dens = _table(scan, "density_g_cm3")
+    values = dens.get("values")
+    if not isinstance(values, list) or len(values) != len(density) or not all(
+            _real(v) and _close(v, d) for v, d in zip(values, density)):
+        raise ValueError("density_g_cm3 values are not the densities of the molecule counts in the probe")
+    for key, value in expected.items():
+        if not (_real(dens.get(key)) and _close(dens[key], value)):
+            raise ValueError(f"density_g_cm3 {key} {shown_value(dens.get(key))} is not the histogram's ({value:.6g})")
+    threshold = scan.get("threshold_g_cm3")
+    if not (_real(threshold) and threshold >= 0):
+        raise ValueError(f"threshold_g_cm3 {shown_value(threshold)} is not a density")
+    tail = float(weights[density <= threshold + 1e-9].sum())
+    if not (_real(scan.get("tail_probability")) and _close(scan["tail_probability"], tail)):
+        raise ValueError(f"tail_probability {shown_value(scan.get('tail_probability'))} is not the share of probes at or "
+                         f"below the threshold ({tail:.6g})")
+    _check_sites(scan.get("sites"), frames, probe, threshold, set(molecules))
+    seed = _table(scan, "seed_000")
+    if set(seed) != set(SEED_000) or not all(_real(seed[k]) and _close(seed[k], v) for k, v in SEED_000.items()):
+        raise ValueError(f"seed_000 is not seed 000's numbers {SEED_000}")
+    data = _table(scan, "data")
+    if not (isinstance(data.get("path"), str) and data["path"].strip() and "\0" not in data["path"]):
+        raise ValueError("data path is no file name")
+    if not (isinstance(data.get("sha256"), str) and len(data["sha256"]) == 64
+            and all(c in "0123456789abcdef" for c in data["sha256"])):
+        raise ValueError("data sha256 is not a sha256 (64 hex digits)")
+
+
+def _check_sites(sites, frames: int, probe: float, threshold: float, molecules: set) -> None:
+    """Sites: at most one per frame of the scan, each a probe centre (nm) holding a listed count of molecules
+    at its density, at or below the threshold."""
+    if not isinstance(sites, list) or len(sites) > frames:
+        raise ValueError(f"sites must be a list of at most one site per frame ({frames})")
+    seen = set()
+    for k, site in enumerate(sites):
+        if not isinstance(site, dict):
+            raise TypeError(f"site {k} is not a site")
+        frame, n = site.get("frame"), site.get("molecules")
+        if not (_integer(frame) and 0 <= frame < frames) or frame in seen:
+            raise ValueError(f"site {k} frame {shown_value(frame)} is not one more of the scan's frames 0..{frames - 1}")
+        seen.add(frame)
+        centre = site.get("centre_nm")
+        if not (isinstance(centre, list) and len(centre) == 3
+                and all(_real(c) and 0 < c <= LENGTH_NM[1] for c in centre)):
+            raise ValueError(f"site {k} centre_nm {shown_value(centre)} is not a point (3 lengths, nm) of a box")
+        if not (_integer(n) and n in molecules):
+            raise ValueError(f"site {k} molecules {shown_value(n)} is not a count of the histogram")
+        d = site.get("density_g_cm3")
+        if not (_real(d) and _close(d, float(molecule_density(n, probe))) and d <= threshold + 1e-9):
+            raise ValueError(f"site {k} density_g_cm3 {shown_value(d)} is not the density of its {n} molecules at or below "
+                             f"the threshold")
+
+
+def _real(v) -> bool:
+    """A finite JSON number (an integer or a float, not a boolean)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _integer(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _close(a, b) -> bool:
+    return math.isclose(a, b, rel_tol=RELATIVE, abs_tol=1e-12)
+
+
+def _length(scan: dict, key: str) -> float:
+    value, (lo, hi) = scan.get(key), LENGTH_NM
+    if not (_real(value) and lo <= value <= hi):
+        raise ValueError(f"{key} {shown_value(value)} is not a length from {lo:g} to {hi:g} nm")
+    return float(value)
+
+
+def _whole(scan: dict, key: str, lowest: int) -> int:
+    value = scan.get(key)
+    if not (_integer(value) and value >= lowest):
+        raise ValueError(f"{key} {shown_value(value)} is not a whole number >= {lowest}")
+    return value
+
+
+def _wholes(table: dict, key: str, lowest: int) -> list:
+    values = table.get(key)
+    if not (isinstance(values, list) and all(_integer(v) and v >= lowest for v in values)):
+        raise ValueError(f"{key} must be a list of whole numbers >= {lowest}")
+    return values
+
+
+def _table(scan: dict, key: str) -> dict:
+    value = scan.get(key)
+    if not isinstance(value, dict):
+        raise TypeError(f"{key} is not a table")
+    return value
+
+
+def shown_value(value, width: int = 40) -> str:
+    """A short text of a JSON value (a huge integer's repr may itself be refused by Python)."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return text if len(text) <= width else text[: width - 3] + "..."
