@@ -36,6 +36,8 @@ voxel molecules) cannot fail either. Neither counts in k.
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import math
@@ -154,9 +156,18 @@ def null_fingerprint(inputs) -> str:
 
 
 def load_nulls(path=NULL_PATH) -> dict:
-    """The whole record file ({} if there is none)."""
+    """The whole record file ({} if there is none). A copy: callers may change it."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    stat = path.stat()
+    return copy.deepcopy(_read_nulls(str(path.resolve()), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_nulls(path: str, mtime_ns: int, size: int) -> dict:
+    """The parsed record file, read once per version of it (every judgement of a run looks it up)."""
+    return json.loads(Path(path).read_text())
 
 
 def null_record_for(inputs, path=NULL_PATH) -> dict | None:
