@@ -37,6 +37,7 @@ import numbers
 import numpy as np
 
 from map_core.errors import MapSuiteError
+from map_core.values import shown_value
 
 # Voxel edges, nm (meta voxel_nm): from the smallest voxel a checkpoint may have (0.001 nm,
 # map_core.model.checkpoint.VOXEL_NM_MIN; the seed paper's is 0.025 nm) to 1 nm, where one voxel holds
@@ -294,7 +295,7 @@ def check_meta(meta, path) -> None:
         raise MapSuiteError(f"meta must be a JSON object (keys and values), not a JSON {_json_kind(meta)}", path)
     for key, (accepts, wanted) in META_RULES.items():
         if key in meta and not accepts(meta[key], meta):
-            raise MapSuiteError(f"meta {key} is {_shown(meta[key])}: it must be {wanted}", path)
+            raise MapSuiteError(f"meta {key} is {shown_value(meta[key])}: it must be {wanted}", path)
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -323,15 +324,6 @@ def _dtype(a: np.ndarray) -> str:
 def _json_kind(value) -> str:
     return {list: "list", str: "string", bool: "boolean", int: "number", float: "number",
             type(None): "null"}.get(type(value), type(value).__name__)
-
-
-def _shown(value, width: int = 40) -> str:
-    """A short repr (a huge int's repr may itself be refused by Python)."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = type(value).__name__
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _lengths(edges) -> str:

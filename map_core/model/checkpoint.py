@@ -21,6 +21,7 @@ from map_core.errors import MapSuiteError
 from map_core.files import atomic_path, available_memory_bytes
 from map_core.model.kinds import KINDS, kind_of
 from map_core.model.pixelcnn import ModelConfig
+from map_core.values import is_real
 
 FORMAT = "map-suite-checkpoint"
 FORMAT_VERSION = 1
@@ -135,16 +136,6 @@ def _is_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _is_real(x) -> bool:
-    """A finite int or float (not a bool, not a tensor); False for an integer too large for a float."""
-    if not isinstance(x, (int, float)) or isinstance(x, bool):
-        return False
-    try:
-        return math.isfinite(x)
-    except OverflowError:
-        return False
-
-
 def config_problem(config: dict) -> str:
     """What is wrong with a checkpoint's model config ('' if nothing): unknown keys, types and ranges
     of every field, checked before ModelConfig (whose own checks assume numbers) sees them.
@@ -168,11 +159,11 @@ def config_problem(config: dict) -> str:
                 f"{_shown(c['layers'] * (c['kernel'] // 2))} planes back, more than {MAX_FIELD_DEPTH}")
     if not _is_int(c["head"]) or c["head"] < 0:
         return bad("head", "an integer >= 0 (0: as wide as filters)")
-    if not _is_real(c["dropout"]) or not 0.0 <= c["dropout"] < 1.0:
+    if not is_real(c["dropout"]) or not 0.0 <= c["dropout"] < 1.0:
         return bad("dropout", "a number in [0, 1)")
-    if not _is_real(c["voxel_nm"]) or not VOXEL_NM_MIN <= c["voxel_nm"] <= VOXEL_NM_MAX:
+    if not is_real(c["voxel_nm"]) or not VOXEL_NM_MIN <= c["voxel_nm"] <= VOXEL_NM_MAX:
         return bad("voxel_nm", f"a number of nm in [{VOXEL_NM_MIN}, {VOXEL_NM_MAX}]")
-    if not _is_real(c["reach_nm"]) or not c["voxel_nm"] <= c["reach_nm"] <= REACH_NM_MAX:
+    if not is_real(c["reach_nm"]) or not c["voxel_nm"] <= c["reach_nm"] <= REACH_NM_MAX:
         return bad("reach_nm", f"a number of nm from one voxel ({c['voxel_nm']}) to {REACH_NM_MAX}")
     for key, known in (("activation", ("gated", "relu")), ("encoding", ENCODINGS), ("kind", tuple(KINDS))):
         if not isinstance(c[key], str) or c[key] not in known:
@@ -207,7 +198,7 @@ def _provenance_problem(prov: dict, config: dict) -> str:
     if settings is not None and not isinstance(settings, dict):
         return f"checkpoint provenance settings is {_shown(settings)}, not a table"
     fraction = (settings or {}).get("test_fraction", 0.2)
-    if not _is_real(fraction) or not 0.0 < fraction < 1.0:
+    if not is_real(fraction) or not 0.0 < fraction < 1.0:
         return f"checkpoint provenance settings.test_fraction = {_shown(fraction)} must be a number in (0, 1)"
     for key in ("data_sha256", "data_path"):
         if prov.get(key) is not None and not isinstance(prov[key], str):
@@ -215,7 +206,7 @@ def _provenance_problem(prov: dict, config: dict) -> str:
     freq = prov.get("class_frequencies")
     if freq is not None:
         n = config.get("n_classes", ModelConfig.n_classes)  # the config is checked already
-        if not isinstance(freq, (list, tuple)) or len(freq) != n or not all(_is_real(f) and f >= 0 for f in freq):
+        if not isinstance(freq, (list, tuple)) or len(freq) != n or not all(is_real(f) and f >= 0 for f in freq):
             return f"checkpoint provenance class_frequencies must be {n} numbers >= 0, one per class"
     return ""
 

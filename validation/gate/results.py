@@ -7,7 +7,6 @@ A results file is strict JSON (NaN and inf become null) with ``format`` = FORMAT
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from map_core.atoms.encoding import ENCODINGS, Encoding
 from map_core.errors import MapSuiteError
 from map_core.files import write_text_atomic
+from map_core.values import is_real
 from validation.gate.registry import BY_NAME, GROUPS
 from validation.gate.structure import fixed_by_encoding
 
@@ -133,25 +133,15 @@ def _kind(x) -> str:
         type(x), f"the number {_shown(x)}")
 
 
-def _real(x) -> bool:
-    """A JSON number a float holds (not true/false; not an integer too large for a float)."""
-    if not isinstance(x, (int, float)) or isinstance(x, bool):
-        return False
-    try:
-        return math.isfinite(x)
-    except OverflowError:
-        return False
-
-
 def _is(test, what: str):
     return lambda x, where: "" if test(x) else f"{where} is {_kind(x)}, not {what}"
 
 
-NUMBER = _is(_real, "a number")
-NUMBER_OR_NULL = _is(lambda x: x is None or _real(x), "a number or null")
-POSITIVE = _is(lambda x: _real(x) and x > 0, "a positive number")  # a length the report divides by or draws to
-NONNEGATIVE = _is(lambda x: _real(x) and x >= 0, "a number >= 0")
-FRACTION = _is(lambda x: _real(x) and 0 <= x <= 1, "a number in [0, 1]")
+NUMBER = _is(is_real, "a number")
+NUMBER_OR_NULL = _is(lambda x: x is None or is_real(x), "a number or null")
+POSITIVE = _is(lambda x: is_real(x) and x > 0, "a positive number")  # a length the report divides by or draws to
+NONNEGATIVE = _is(lambda x: is_real(x) and x >= 0, "a number >= 0")
+FRACTION = _is(lambda x: is_real(x) and 0 <= x <= 1, "a number in [0, 1]")
 COUNT = _is(lambda x: isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**63, "a count (an integer >= 0)")
 COUNT_OR_NULL = _is(lambda x: x is None or (isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**63),
                     "a count or null")
@@ -251,7 +241,7 @@ def _plane_logp(x, where):
 
 
 MARKOV_RUN = _object({"plane_logp": _plane_logp, "burn_in": NUMBER, "region_end": NUMBER})
-MD_RUN = _object({}, {"series": _mapping(_array(lambda v, w: "" if v is None or _real(v) or isinstance(v, str)
+MD_RUN = _object({}, {"series": _mapping(_array(lambda v, w: "" if v is None or is_real(v) or isinstance(v, str)
                                                  else f"{w} is {_kind(v)}, not a value"))})
 ERROR_RATES = _object({}, {"applies": FLAG, "note": TEXT, "mode": TEXT, "detectable_sentence": TEXT_OR_NULL,
                            "false_failure": _object({"failed": COUNT, "draws": COUNT, "rate": FRACTION}),
@@ -275,7 +265,7 @@ PROVENANCE = _object(
 # no region the gate samples reaches 1000 nm (8e12 voxels of 0.05 nm), and 80,000 bins are cheap.
 MAX_R_NM = 1000.0
 PROFILE = _object({"source": TEXT, "profile": _object({"name": TEXT, "description": TEXT}),
-                   "structure": _object({}, {"sq_r_max_nm": _is(lambda x: _real(x) and 0 < x <= MAX_R_NM,
+                   "structure": _object({}, {"sq_r_max_nm": _is(lambda x: is_real(x) and 0 < x <= MAX_R_NM,
                                                                 f"a length in (0, {MAX_R_NM:g}] nm")})})
 PROFILE_MD = _object({"md": _object({"box_nm": POSITIVE}),
                       "md.classical": _object({"npt_ps": NONNEGATIVE, "nvt_ps": NONNEGATIVE}),

@@ -26,8 +26,9 @@ from map_core.errors import MapSuiteError
 from map_core.files import sha256_file, write_text_atomic
 from map_core.sampling.generate import decode_boxes
 from map_core.sampling.motif import MotifStep, check_room, motif_origin, protocol_steps
+from map_core.values import shown_value
 from validation.motif.convergence import convergence
-from validation.motif.scan import motif_atoms, shown_value, voxelise_motif
+from validation.motif.scan import motif_atoms, voxelise_motif
 
 FORMAT = "map-suite motif generate"
 

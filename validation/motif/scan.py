@@ -33,6 +33,7 @@ from map_core.atoms.molecules import make_whole, water_indices
 from map_core.atoms.voxels import check_memory_budget
 from map_core.errors import MapSuiteError
 from map_core.files import write_text_atomic
+from map_core.values import is_real, shown_value
 from validation.observables.density import AVOGADRO
 
 WATER_G_MOL = 18.01528
@@ -207,7 +208,7 @@ def check_scan(scan) -> None:
     if probes < frames:
         raise ValueError(f"{probes} probes in {frames} frames: every frame holds at least one")
     quantile = scan.get("quantile")
-    if quantile is not None and not (_real(quantile) and 0 < quantile < 1):
+    if quantile is not None and not (is_real(quantile) and 0 < quantile < 1):
         raise ValueError(f"quantile {shown_value(quantile)} is not a fraction in (0, 1)")
     table = _table(scan, "molecules_per_probe")
     molecules, counts = _wholes(table, "values", 0), _wholes(table, "counts", 1)
@@ -225,21 +226,21 @@ def check_scan(scan) -> None:
     dens = _table(scan, "density_g_cm3")
     values = dens.get("values")
     if not isinstance(values, list) or len(values) != len(density) or not all(
-            _real(v) and _close(v, d) for v, d in zip(values, density)):
+            is_real(v) and _close(v, d) for v, d in zip(values, density)):
         raise ValueError("density_g_cm3 values are not the densities of the molecule counts in the probe")
     for key, value in expected.items():
-        if not (_real(dens.get(key)) and _close(dens[key], value)):
+        if not (is_real(dens.get(key)) and _close(dens[key], value)):
             raise ValueError(f"density_g_cm3 {key} {shown_value(dens.get(key))} is not the histogram's ({value:.6g})")
     threshold = scan.get("threshold_g_cm3")
-    if not (_real(threshold) and threshold >= 0):
+    if not (is_real(threshold) and threshold >= 0):
         raise ValueError(f"threshold_g_cm3 {shown_value(threshold)} is not a density")
     tail = float(weights[density <= threshold + 1e-9].sum())
-    if not (_real(scan.get("tail_probability")) and _close(scan["tail_probability"], tail)):
+    if not (is_real(scan.get("tail_probability")) and _close(scan["tail_probability"], tail)):
         raise ValueError(f"tail_probability {shown_value(scan.get('tail_probability'))} is not the share of probes at or "
                          f"below the threshold ({tail:.6g})")
     _check_sites(scan.get("sites"), frames, probe, threshold, set(molecules))
     seed = _table(scan, "seed_000")
-    if set(seed) != set(SEED_000) or not all(_real(seed[k]) and _close(seed[k], v) for k, v in SEED_000.items()):
+    if set(seed) != set(SEED_000) or not all(is_real(seed[k]) and _close(seed[k], v) for k, v in SEED_000.items()):
         raise ValueError(f"seed_000 is not seed 000's numbers {SEED_000}")
     data = _table(scan, "data")
     if not (isinstance(data.get("path"), str) and data["path"].strip() and "\0" not in data["path"]):
@@ -264,19 +265,14 @@ def _check_sites(sites, frames: int, probe: float, threshold: float, molecules: 
         seen.add(frame)
         centre = site.get("centre_nm")
         if not (isinstance(centre, list) and len(centre) == 3
-                and all(_real(c) and 0 < c <= LENGTH_NM[1] for c in centre)):
+                and all(is_real(c) and 0 < c <= LENGTH_NM[1] for c in centre)):
             raise ValueError(f"site {k} centre_nm {shown_value(centre)} is not a point (3 lengths, nm) of a box")
         if not (_integer(n) and n in molecules):
             raise ValueError(f"site {k} molecules {shown_value(n)} is not a count of the histogram")
         d = site.get("density_g_cm3")
-        if not (_real(d) and _close(d, float(molecule_density(n, probe))) and d <= threshold + 1e-9):
+        if not (is_real(d) and _close(d, float(molecule_density(n, probe))) and d <= threshold + 1e-9):
             raise ValueError(f"site {k} density_g_cm3 {shown_value(d)} is not the density of its {n} molecules at or below "
                              f"the threshold")
-
-
-def _real(v) -> bool:
-    """A finite JSON number (an integer or a float, not a boolean)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _integer(v) -> bool:
@@ -289,7 +285,7 @@ def _close(a, b) -> bool:
 
 def _length(scan: dict, key: str) -> float:
     value, (lo, hi) = scan.get(key), LENGTH_NM
-    if not (_real(value) and lo <= value <= hi):
+    if not (is_real(value) and lo <= value <= hi):
         raise ValueError(f"{key} {shown_value(value)} is not a length from {lo:g} to {hi:g} nm")
     return float(value)
 
@@ -315,10 +311,3 @@ def _table(scan: dict, key: str) -> dict:
     return value
 
 
-def shown_value(value, width: int = 40) -> str:
-    """A short text of a JSON value (a huge integer's repr may itself be refused by Python)."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = type(value).__name__
-    return text if len(text) <= width else text[: width - 3] + "..."
