@@ -10,7 +10,8 @@ from map_core.errors import MapSuiteError
 from validation.md.boxes import ideal_molecule, make_water_box, random_rotation
 from validation.md.stats import block_average
 from validation.observables.density import compute_density
-from validation.observables.energy import compute_intermolecular_energy
+from validation.observables import energy as energy_module
+from validation.observables.energy import compute_intermolecular_energy, compute_molecule_energies
 from validation.observables.frame_tools import crop_frames, molecule_counts, water_molecules
 from validation.observables.geometry import compute_dipole_magnitudes, compute_dipoles, compute_hoh_angles, compute_oh_distances
 from validation.observables.hbonds import compute_hbonds
@@ -203,6 +204,29 @@ def test_intermolecular_energy_of_a_dimer_matches_numpy():
     got = compute_intermolecular_energy(one_frame(pos, [3.0] * 3), periodic=False)
     assert got[0] == pytest.approx(e / 2, rel=1e-5)  # positions pass through float32
     assert -30 < e < -10  # a hydrogen-bonded dimer, kJ/mol
+
+
+@pytest.mark.parametrize("block", [energy_module.PAIR_BLOCK, 7])
+def test_molecule_energies_split_the_openmm_energy(monkeypatch, block):
+    # Per-molecule shares add up to OpenMM's non-periodic energy of the frame, in blocks or not;
+    # a lone O and an orphan H take no share.
+    monkeypatch.setattr(energy_module, "PAIR_BLOCK", block)
+    pos = random_molecules(40, 1.6, seed=3) * 0.9 + 0.1
+    el = list(np.tile(["O", "H", "H"], 40)) + ["H", "O"]
+    mol = list(np.repeat(np.arange(40), 3)) + [-1, 77]
+    data = one_frame(np.concatenate([pos, [[0.5, 0.5, 0.5], [1.0, 1.2, 0.3]]]), [2.0] * 3, el, mol)
+    shares = compute_molecule_energies(data)[0]
+    total = compute_intermolecular_energy(data, periodic=False)[0] * 40
+    assert shares.shape == (40,)
+    assert shares.sum() == pytest.approx(total, rel=1e-5)
+    assert np.ptp(shares) > 1.0  # molecules differ: the shares are not the frame's mean copied
+
+
+def test_molecule_energies_of_a_dimer_are_half_its_pair_energy_each():
+    pos = dimer(0.29, 3.0, np.array([1.0, 1.0, 1.0]))
+    shares = compute_molecule_energies(one_frame(pos, [3.0] * 3))[0]
+    pair = compute_intermolecular_energy(one_frame(pos, [3.0] * 3), periodic=False)[0] * 2
+    np.testing.assert_allclose(shares, [pair / 2, pair / 2], rtol=1e-5)
 
 
 def test_periodic_energy_of_a_dilute_dimer_approaches_the_isolated_one_and_ignores_orphans():

@@ -26,7 +26,7 @@ import numpy as np
 
 from map_core.atoms.frames import Frames
 from validation.gate.checks import histogram, kl_hist, rms_difference, shown, wasserstein_hist
-from validation.observables.energy import compute_intermolecular_energy
+from validation.observables.energy import compute_molecule_energies
 from validation.observables.geometry import compute_hoh_angles, compute_oh_distances
 from validation.observables.hbonds import compute_hbonds
 from validation.observables.order import compute_steinhardt, compute_tetrahedral_order
@@ -78,11 +78,6 @@ class Measure:
 def _mean(values) -> float:
     v = np.array([x for x in values if x is not None], dtype=float)
     return float(v.mean()) if len(v) else float("nan")
-
-
-def _median(values) -> float:
-    v = np.array([x for x in values if x is not None], dtype=float)
-    return float(np.median(v)) if len(v) else float("nan")
 
 
 def hist_mean(counts, lo, hi) -> float:
@@ -230,32 +225,55 @@ class Histogram(Measure):
         return 0.25 * (hi - lo)
 
 
+ENERGY_CAP = 0.0  # kJ/mol: a molecule's energy counts at most this (a clash counts as an unbound molecule)
+
+
 class Energy(Measure):
-    """Intermolecular q-TIP4P/F energy per molecule, kJ/mol: median over boxes of each box's mean."""
+    """Intermolecular q-TIP4P/F energy per molecule, kJ/mol: the mean over all analysed molecules of
+    each one's share E_i (``compute_molecule_energies``), capped at ENERGY_CAP.
+
+    Pooling molecules instead of taking the median of box means, and capping instead of
+    discarding boxes, narrows the null (issue 28, measured on 200 held-out draws at quick: the
+    null standard deviation falls from 1.0 to 0.57 kJ/mol voxelised). The cap keeps one clash
+    (two molecules in one place, +10^4 kJ/mol) from drowning every other molecule; clashes show
+    in g(r) at short range, and the detail counts them. Per box: [sum of capped E_i, molecules,
+    molecules with E_i > ENERGY_CAP], or None for a box too dense to measure.
+    """
 
     slot = "energy_per_box"
 
     def measure(self, ens):
-        energy = compute_intermolecular_energy(ens.region, periodic=False, platform="Reference")
-        return [None if not np.isfinite(e) else float(e) for e in energy]
+        out = []
+        for e in compute_molecule_energies(ens.region):
+            clash = ~(e <= ENERGY_CAP)  # a non-finite share (two sites at one point) is a clash too
+            out.append([float(np.where(clash, ENERGY_CAP, e).sum()), len(e), int(np.count_nonzero(clash))])
+        return out
 
     def compare(self, name, gen, ref, structure):
-        # Median over boxes: one clash (two molecules in one place) adds thousands of kJ/mol to its
-        # box's mean, which would drown every other box; clashes show in g(r) at short range.
-        e_g = float("nan") if any(e is None for e in gen["energy_per_box"]) else _median(gen["energy_per_box"])
-        e_r = _median(ref["energy_per_box"])
-        clashes = sum(1 for e in gen["energy_per_box"] if e is not None and e > 0)
-        return abs(e_g - e_r), (f"intermolecular energy per molecule, median over boxes: generated {e_g:.2f}, "
-                                f"training {e_r:.2f} kJ/mol; {clashes} generated boxes with positive energy "
-                                "(open regions, so surface molecules count too)")
+        e_g, n_g, clashes = pooled_energy(gen["energy_per_box"])
+        e_r, n_r, _ = pooled_energy(ref["energy_per_box"])
+        return abs(e_g - e_r), (f"intermolecular energy per molecule, capped at {ENERGY_CAP:g}, mean over molecules: "
+                                f"generated {e_g:.2f} ({n_g} molecules), training {e_r:.2f} kJ/mol ({n_r}); "
+                                f"{clashes} generated molecules with positive energy (open regions, so surface "
+                                "molecules count too)")
 
-    perturbation = ("energy per molecule of every box shifted by delta", "kJ/mol")
+    perturbation = ("energy of every molecule shifted by delta", "kJ/mol")
 
     def perturb(self, name, meas, delta):
-        return {**meas, "energy_per_box": [None if e is None else e + delta for e in meas["energy_per_box"]]}
+        return {**meas, "energy_per_box": [None if b is None else [b[0] + delta * b[1], b[1], b[2]]
+                                           for b in meas["energy_per_box"]]}
 
     def perturb_limit(self, structure):
         return 20.0
+
+
+def pooled_energy(per_box) -> tuple:
+    """(mean capped energy per molecule kJ/mol, molecules, clashes) of Energy's per-box entries;
+    NaN if any box is None (not measured) or there are no molecules."""
+    if any(b is None for b in per_box):
+        return float("nan"), 0, 0
+    total, molecules, clashes = (sum(b[k] for b in per_box) for k in range(3))
+    return (total / molecules if molecules else float("nan")), int(molecules), int(clashes)
 
 
 @dataclass(frozen=True)

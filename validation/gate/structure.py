@@ -31,8 +31,9 @@ from validation.observables.frame_tools import distance_to_faces, molecule_count
 
 STRUCTURE_CHECKS = names("structure")
 # Part of the cache keys of structure measurements: bump when measure_structure's output changes
-# (2: H-bond rings and the O-O structure factor), so no cached measurement of an older kind is read.
-MEASUREMENT_VERSION = 2
+# (2: H-bond rings and the O-O structure factor; 3: energy per molecule pooled and capped), so no
+# cached measurement of an older kind is read.
+MEASUREMENT_VERSION = 3
 MAX_DENSITY = 3.0  # g/cm3; denser boxes get density and orphans only (see measure_structure)
 DEFECT_DISTANCE_GRID = (0.0, 1.0, 40)  # nm from the nearest face of the whole box
 
