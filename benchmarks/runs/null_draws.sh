@@ -6,7 +6,8 @@
 # environment active) to resume. When both files hold 1000 draws, record them and set the thresholds:
 #   python -m validation.gate.calibrate PROFILE --null --work benchmarks/runs/null-draws --rule null-quantile --write
 #   python -m validation.gate.calibrate PROFILE --encoding continuous --null --work benchmarks/runs/null-draws --rule null-quantile --write
-# Quick's draws are complete and recorded (2026-12-05); smoke's are under way.
+# Quick's draws at its 24-box sizes are under way (from 2026-12-06; the 6-box ones were recorded 2026-12-05);
+# smoke's follow (its earlier draws went stale with the energy statistic of 2026-12-06).
 cd "$(dirname "$0")/../.." || exit 2
 PROFILE=${1:-quick}
 export OPENMM_CPU_THREADS=${OPENMM_CPU_THREADS:-1} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
