@@ -114,8 +114,7 @@ def _rings_through(graph, i, max_size: int, directed: bool):
 
     reach = nx.single_source_shortest_path_length(
         graph.to_undirected(as_view=True) if directed else graph, i, cutoff=max_size // 2)
-    ball = graph.subgraph(reach).copy()
-    ball.remove_node(i)
+    ball = graph.subgraph([n for n in reach if n != i])  # a view: copying the ball cost more than searching it
     if directed:  # angle p -> i -> s closed by a path s -> ... -> p
         angles = [(s, p) for s in graph.successors(i) for p in graph.predecessors(i) if p != s]
     else:
