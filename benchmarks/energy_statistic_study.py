@@ -10,8 +10,8 @@ regions are reduced to candidate statistics of the intermolecular q-TIP4P/F ener
 (``compute_molecule_energies``, kJ/mol) and of hydrogen bonds per molecule:
 
 - ``median_box``: the median over boxes of each box's mean energy (the energy check before 2026-12-06);
-- ``mean``: the mean over all molecules of the region; ``capped``: the same with each molecule's energy capped at
-  ``ENERGY_CAP`` (the energy check since 2026-12-06);
+- ``mean``: the mean over all molecules of the region; ``capped``: the same with each molecule's energy capped as the
+  energy check caps it since 2026-12-06 (``validation.gate.measures.capped_energy``);
 - ``interior``: the mean over molecules whose oxygen is more than 0.3 nm from every face of the region;
 - ``hbonds``: the mean number of H-bonds per molecule (donated + accepted; every molecule of the region).
 
@@ -35,12 +35,11 @@ from map_core.files import write_text_atomic
 from validation.gate.boxes import region_frames
 from validation.gate.error_rates import DRAW_SEED, FOREIGN_SEED, judging_inputs
 from validation.gate.inputs import resolve_inputs
-from validation.gate.measures import ENERGY_CAP
+from validation.gate.measures import Ensemble, capped_energy, hbonds_per_molecule, pooled_energy
 from validation.gate.session import GateSession
 from validation.gate.structure import padded
 from validation.observables.energy import compute_molecule_energies
 from validation.observables.frame_tools import distance_to_faces, water_molecules
-from validation.observables.hbonds import compute_hbonds
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FOREIGN = ("qtip4pf_330K", "tip4pew")
@@ -52,14 +51,14 @@ STATISTICS = ("median_box", "mean", "capped", "interior", "hbonds")
 def statistics(region) -> dict:
     """The candidate statistics of one ensemble's analysed regions (Frames, open boxes)."""
     energies = compute_molecule_energies(region)
-    hbonds = compute_hbonds(padded(region), periodic=False).sum(axis=1)  # every molecule, in region order
+    hbonds = hbonds_per_molecule(Ensemble(region=region, open_region=padded(region), structure={}))  # as the gate counts
     inner = []
     for e, pos, el, mol, box in zip(energies, region.positions, region.elements, region.molecule, region.box):
         oxygens = np.asarray(pos)[water_molecules(el, mol)[:, 0]]
         inner.append(e[distance_to_faces(oxygens, box) > INTERIOR_NM])
     every, inner = np.concatenate(energies), np.concatenate(inner)
     return {"median_box": float(np.median([e.mean() for e in energies])), "mean": float(every.mean()),
-            "capped": float(np.minimum(every, ENERGY_CAP).mean()), "interior": float(inner.mean()),
+            "capped": pooled_energy([capped_energy(e) for e in energies])[0], "interior": float(inner.mean()),
             "hbonds": float(hbonds.mean()), "molecules": int(len(every))}
 
 

@@ -243,11 +243,7 @@ class Energy(Measure):
     slot = "energy_per_box"
 
     def measure(self, ens):
-        out = []
-        for e in compute_molecule_energies(ens.region):
-            clash = ~(e <= ENERGY_CAP)  # a non-finite share (two sites at one point) is a clash too
-            out.append([float(np.where(clash, ENERGY_CAP, e).sum()), len(e), int(np.count_nonzero(clash))])
-        return out
+        return [capped_energy(e) for e in compute_molecule_energies(ens.region)]
 
     def compare(self, name, gen, ref, structure):
         e_g, n_g, clashes = pooled_energy(gen["energy_per_box"])
@@ -265,6 +261,13 @@ class Energy(Measure):
 
     def perturb_limit(self, structure):
         return 20.0
+
+
+def capped_energy(shares) -> list:
+    """Energy's per-box entry from one box's (M,) molecule energies, kJ/mol: [sum of the shares
+    capped at ENERGY_CAP, M, molecules above the cap]."""
+    clash = ~(shares <= ENERGY_CAP)  # a non-finite share (two sites at one point) is a clash too
+    return [float(np.where(clash, ENERGY_CAP, shares).sum()), len(shares), int(np.count_nonzero(clash))]
 
 
 def pooled_energy(per_box) -> tuple:
