@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from map_core.atoms.frames import Frames
 from map_core.errors import MapSuiteError
@@ -16,7 +18,7 @@ from validation.observables.frame_tools import crop_frames, molecule_counts, wat
 from validation.observables.geometry import compute_dipole_magnitudes, compute_dipoles, compute_hoh_angles, compute_oh_distances
 from validation.observables.hbonds import compute_hbonds
 from validation.observables.order import compute_steinhardt, compute_tetrahedral_order
-from validation.observables.rdf import compute_rdf, first_peak
+from validation.observables.rdf import compute_rdf, fibonacci_sphere, first_peak, inside_fraction
 
 R_EQ, THETA_EQ = 0.09419, math.radians(107.4)
 
@@ -125,6 +127,48 @@ def test_rdf_refuses_r_max_beyond_half_box_and_empty_interior():
 
 
 # --- density ----------------------------------------------------------------------------------
+def probed_fraction(points, box, radii, directions):
+    """The edge correction by its definition: every probe point + r * direction tested, radius by radius."""
+    out = np.empty((len(points), len(radii)))
+    for k, r in enumerate(radii):
+        probe = np.asarray(points, float)[:, None, :] + r * directions[None, :, :]
+        out[:, k] = np.all((probe >= 0) & (probe < box), axis=2).mean(axis=1)
+    return out
+
+
+def test_inside_fraction_equals_every_probe_bit_for_bit():
+    rng = np.random.default_rng(3)
+    box, radii = np.array([1.4, 1.2, 1.6]), (np.arange(48) + 0.5) * 0.0125
+    points = rng.uniform(0, 1, (300, 3)) * box
+    np.testing.assert_array_equal(inside_fraction(points, box, radii),
+                                  probed_fraction(points, box, radii, fibonacci_sphere()))
+    # ties: grid points, axis directions and radii that put probes exactly on a face; points on, and
+    # outside, the faces; unsorted and negative radii
+    directions = np.vstack([np.eye(3), -np.eye(3), fibonacci_sphere(32)])
+    grid = np.stack(np.meshgrid(*[np.arange(0, 1.0, 0.125)] * 3), -1).reshape(-1, 3)
+    outside = np.vstack([grid, [[-0.125, 0.5, 0.5], [1.0, 0.25, 0.5], [0.5, 0.5, 1.125]]])
+    # near-ties where rounding decides: radii at the points' own face distances along the directions,
+    # where the probe test and the division r < (1 - p) / d disagree for about 1 in 10^5 probes
+    near = rng.uniform(0, 1, (40, 3))
+    with np.errstate(divide="ignore"):
+        faces = np.where(directions > 0, (1 - near[:, None, :]) / directions, near[:, None, :] / -directions)
+    at_faces = np.sort(faces[np.isfinite(faces) & (faces > 0)])
+    for pts, r in [(grid, np.arange(0, 1.01, 0.125)), (outside, np.arange(1.0, -0.01, -0.125)),
+                   (grid, np.arange(0, 1.01, 0.125) - 0.25), (near, at_faces)]:
+        np.testing.assert_array_equal(inside_fraction(pts, 1.0, r, directions), probed_fraction(pts, 1.0, r, directions))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(*[st.floats(-0.2, 1.2, allow_subnormal=False)] * 3), min_size=1, max_size=12),
+       st.lists(st.floats(0, 1.5, allow_subnormal=False), min_size=1, max_size=10))
+def test_inside_fraction_property(points, radii):
+    """Any points (inside, on or outside the faces) and any radii: the same as every probe."""
+    points, radii = np.array(points), np.array(radii)
+    directions = np.vstack([np.eye(3), -np.eye(3), fibonacci_sphere(24)])
+    np.testing.assert_array_equal(inside_fraction(points, 1.0, radii, directions),
+                                  probed_fraction(points, 1.0, radii, directions))
+
+
 def test_density_of_a_fresh_box_and_of_an_inner_region():
     positions, box = make_water_box(216, seed=4, density_g_cm3=1.0)
     assert compute_density(one_frame(positions, box))[0] == pytest.approx(1.0, rel=1e-5)

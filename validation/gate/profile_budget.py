@@ -45,6 +45,7 @@ CLASSIFIER_FLOPS_PER_S = 2e10  # one CPU thread (classifier_test sets one); 1.6e
 MLP_STEP_S = 2.5e-4  # one Adam step of the small MLP, whatever its width: a fifth of the 1.25e-3 s measured on
 #                     one thread of this project's shared 2-core machine
 ANALYSIS_OPS_PER_S = 1e9  # numpy element operations per second of the edge-corrected g(r) (inside_fraction)
+PREFIX_PASSES = 8  # inside_fraction's passes per coordinate: face distances, two searches, two probe tests, reductions
 PY_FLOAT_BYTES = 32  # a float in a JSON-ready list (measurements are cached as JSON)
 MLP_BATCH = 256  # classifier minibatch (validation.gate.classifier._fit_predict)
 
@@ -110,9 +111,11 @@ def profile_costs(data: dict) -> list:
     oxygens = WATER_NUMBER_DENSITY * region * region * region
     rdf_bins = _f(st["rdf_r_max_nm"]) / _f(st["rdf_bin_nm"])
     sq_bins = _f(st["sq_r_max_nm"]) / _f(st["rdf_bin_nm"])
-    # inside_fraction: (atoms, bins) float64 at once; N_DIRECTIONS probes per atom and bin; three RDF
-    # pairs (O-O, O-H with O centres, H-H with twice as many) and the long O-O range behind S(q).
-    ops = measured * N_DIRECTIONS * (rdf_bins * 4 * oxygens + sq_bins * oxygens)
+    # inside_fraction: (atoms, bins) float64 at once; per atom, PREFIX_PASSES passes over N_DIRECTIONS x 3
+    # coordinates and one count per bin; three RDF pairs (O-O, O-H with O centres, H-H with twice as
+    # many) and the long O-O range behind S(q).
+    ops = measured * (4 * oxygens * (3 * PREFIX_PASSES * N_DIRECTIONS + rdf_bins)
+                      + oxygens * (3 * PREFIX_PASSES * N_DIRECTIONS + sq_bins))
     costs.append(Cost(("[structure] rdf_bin_nm", "[structure] rdf_r_max_nm", "[structure] sq_r_max_nm",
                        "[sampling] region_nm", "[sampling] n_boxes", "[reference] windows"),
                       f"g(r) and S(q) histograms of {max(rdf_bins, sq_bins):.3g} bins over {measured:.3g} windows",

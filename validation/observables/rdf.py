@@ -106,14 +106,68 @@ def fibonacci_sphere(n: int = N_DIRECTIONS) -> np.ndarray:
 
 
 def inside_fraction(points, box, radii, directions=None) -> np.ndarray:
-    """(N, B) fraction of the sphere of radius radii[k] around points[i] inside [0, box)."""
-    directions = fibonacci_sphere() if directions is None else directions
-    points = np.asarray(points, dtype=np.float64)
+    """(N, B) fraction of the sphere of radius radii[k] around points[i] inside [0, box).
+
+    Exactly the fraction of `directions` (D, 3) (default: N_DIRECTIONS Fibonacci points) whose probe
+    points[i] + radii[k] * direction lies in [0, box) in float64 (``_probes_inside``). Rounding is
+    monotone, so for a point inside the box and radii >= 0 the probes inside form a prefix of the
+    sorted radii: one length per (point, direction), estimated from the distance to the faces along
+    the direction and then corrected with the probe test itself. That is N * D probe tests instead of
+    N * D * B (the cost of the gate's g(r) and S(q) edge correction), with the same result bit for bit.
+    Points outside the box, or radii < 0, take the direct probe test.
+    """
+    directions = fibonacci_sphere() if directions is None else np.asarray(directions, dtype=np.float64)
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    box = np.broadcast_to(np.asarray(box, dtype=np.float64), (3,))
+    radii = np.asarray(radii, dtype=np.float64)
     out = np.empty((len(points), len(radii)))
-    for k, r in enumerate(radii):
-        probe = points[:, None, :] + r * directions[None, :, :]
-        out[:, k] = np.all((probe >= 0) & (probe < box), axis=2).mean(axis=1)
+    inside = np.all(np.isfinite(points) & (points >= 0) & (points < box), axis=1)
+    if not np.all(np.isfinite(radii) & (radii >= 0)):
+        inside[:] = False
+    for row in np.flatnonzero(~inside):
+        out[row] = [_probes_inside(points[row][None, None, :], box, r, directions).mean() for r in radii]
+    if inside.any():
+        order = np.argsort(radii, kind="stable")
+        lengths = _inside_prefix(points[inside], box, radii[order], directions)    # (n, D) in 0..B
+        out[np.ix_(inside, order)] = _count_above(lengths, len(radii)) / len(directions)
     return out
+
+
+def _probes_inside(points, box, r, directions) -> np.ndarray:
+    """Whether points + r * directions lies in [0, box); points (..., 3), r broadcast against (...)."""
+    probe = points + np.asarray(r)[..., None] * directions
+    return np.all((probe >= 0) & (probe < box), axis=-1)
+
+
+def _inside_prefix(points, box, radii, directions) -> np.ndarray:
+    """(N, D) number of the sorted radii whose probe along each direction lies in the box."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ahead = np.where(directions > 0, (box - points[:, None, :]) / directions,          # probe < box: r < t
+                         np.where(directions < 0, points[:, None, :] / -directions, np.inf))  # probe >= 0: r <= t
+    side_left = np.searchsorted(radii, ahead, side="left")     # radii < t
+    side_right = np.searchsorted(radii, ahead, side="right")   # radii <= t
+    k = np.min(np.where(directions > 0, side_left, side_right), axis=2)
+    last = len(radii)
+    pts = points[:, None, :]
+    while True:  # the estimate is off by a rounding at most; the probe test decides
+        down = (k > 0) & ~_probes_inside(pts, box, radii[np.maximum(k - 1, 0)], directions)
+        if not down.any():
+            break
+        k[down] -= 1
+    while True:
+        up = (k < last) & _probes_inside(pts, box, radii[np.minimum(k, last - 1)], directions)
+        if not up.any():
+            break
+        k[up] += 1
+    return k
+
+
+def _count_above(lengths, n_radii: int) -> np.ndarray:
+    """(N, B) number of directions of each row whose prefix length exceeds b, for b in 0..B-1."""
+    n = len(lengths)
+    flat = (np.arange(n)[:, None] * (n_radii + 1) + lengths).ravel()
+    per_length = np.bincount(flat, minlength=n * (n_radii + 1)).reshape(n, n_radii + 1)
+    return np.cumsum(per_length[:, ::-1], axis=1)[:, ::-1][:, 1:]
 
 
 def open_rdf_counts(data, pair=("O", "O"), r_max: float = 0.5, bin_width: float = 0.0125):
