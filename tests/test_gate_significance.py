@@ -18,6 +18,7 @@ from validation.gate.foreign import reoriented
 from validation.gate.profile import load_profile
 from validation.gate.reference import SHIPPED_TRAINING_SET
 from validation.gate.significance import bootstrap_null, combine_measurements, p_value, z_score
+from validation.gate import session as session_module
 from validation.gate.structure import measure_structure, structure_values
 
 SMOKE = load_profile("smoke")
@@ -88,13 +89,19 @@ def test_error_rate_draws_are_judged_by_the_modes_thresholds():
     assert judging_inputs("smoke", SHIPPED_TRAINING_SET, Encoding("water", 0.05)).thresholds == SMOKE["thresholds"]
 
 
-def test_error_rates_small(shipped, tmp_path):
+def test_error_rates_small(shipped, tmp_path, monkeypatch):
     """The measurement behind GATE.md's table, at two draws: held-out water passes, re-oriented water fails."""
     frames, _, held = shipped
     path = tmp_path / "reoriented.npz"
     save_frames(path, reoriented(frames.select(held[::8]), seed=1))
     res = measure_error_rates(judging_inputs("smoke", SHIPPED_TRAINING_SET, None), draws=2, foreign={"reoriented": path},
-                              power_draws=2, log=lambda msg: None)
+                              power_draws=2, log=lambda msg: None, cache_dir=tmp_path / "work")
     assert res["mode"] == "continuous" and res["false_failure"]["draws"] == 2
     assert res["false_failure"]["failed"] == 0
     assert res["power"]["reoriented"]["rate"] == 1.0 and res["power"]["reoriented"]["per_check"]["hbonds"] == 2
+    # a rerun on the same work folder (as after a kill) measures nothing again and gives the same rates
+    measured = []
+    monkeypatch.setattr(session_module, "measure_structure", lambda *a: measured.append(a) or measure_structure(*a))
+    again = measure_error_rates(judging_inputs("smoke", SHIPPED_TRAINING_SET, None), draws=2, foreign={"reoriented": path},
+                                power_draws=2, log=lambda msg: None, cache_dir=tmp_path / "work")
+    assert measured == [] and again["false_failure"] == res["false_failure"] and again["power"] == res["power"]

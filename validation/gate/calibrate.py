@@ -164,8 +164,9 @@ def main(argv=None) -> int:
                    "set the profile's thresholds and [calibration] rule by this rule (default: the profile's rule)")
     p.add_argument("--null", action="store_true", help="measure the null distribution of every structure check on "
                    "fresh held-out draws and both threshold rules from it (resumable; see validation.gate.thresholds)")
-    p.add_argument("--work", default=None, help="with --null: folder of the resumable draw files (default: the gate "
-                   "cache, $MAP_SUITE_CACHE or ~/.cache/map-suite/gate, under null-draws/)")
+    p.add_argument("--work", default=None, help="with --null: folder of the resumable draw files; with --error-rates: "
+                   "folder of the draws' cached measurements, so a killed run resumes (default: the gate cache, "
+                   "$MAP_SUITE_CACHE or ~/.cache/map-suite/gate, under null-draws/ or error-rates/)")
     p.add_argument("--write", action="store_true", help="with --error-rates: record the result in "
                    "validation/gate/profiles/error_rates.json (shown in every report of the profile); with --null: record "
                    "the draws in validation/gate/profiles/null_draws.json and set the profile's thresholds by its rule")
@@ -235,7 +236,8 @@ def _error_rates(profile, args, coder) -> int:
             raise MapSuiteError(f"no recorded null draws of {profile.name} ({inputs.mode}) to take --rule {args.rule} "
                                 f"thresholds from: run python -m validation.gate.calibrate {profile.name} --null --write first")
         inputs = inputs.with_thresholds(record, args.rule)
-    res = measure_error_rates(inputs, args.draws or ERROR_RATE_DRAWS, foreign, args.power_draws)
+    work = Path(args.work) if args.work else default_cache_dir() / "error-rates"
+    res = measure_error_rates(inputs, args.draws or ERROR_RATE_DRAWS, foreign, args.power_draws, cache_dir=work)
     ff = res["false_failure"]
     print(f"false-failure rate ({res['profile']}, {res['mode']}): {ff['failed']} of {ff['draws']} held-out draws "
           f"failed ({100 * ff['rate']:.1f} %); by check: {ff['per_check'] or 'none'}")

@@ -132,7 +132,10 @@ class Drawer:
 def measure_error_rates(inputs: GateInputs, draws: int = ERROR_RATE_DRAWS, foreign: dict | None = None, power_draws: int = 20,
                         log=print, cache_dir=None) -> dict:
     """False-failure rate over `draws` fresh held-out draws and power against each foreign
-    ensemble (name -> frames path) over `power_draws` draws, for one profile and judging mode."""
+    ensemble (name -> frames path) over `power_draws` draws, for one profile and judging mode.
+
+    cache_dir: where each draw's measurements are kept (keyed by the draw's windows), so that a run
+    killed part way resumes from its last measured draw; default a temporary folder."""
     drawer = Drawer(inputs, cache_dir)
     ref, pairs = inputs.reference, []
     seeds = [DRAW_SEED + d for d in range(FRESH_FROM, FRESH_FROM + draws)]
